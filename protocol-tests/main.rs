@@ -1,0 +1,10 @@
+//! Wire-level tests: raw frames against an in-process broker, every API at every advertised
+//! version, exact error codes, and malformed input that must close only the offending
+//! connection.
+
+mod harness;
+
+mod api_versions;
+mod every_version;
+mod malformed;
+mod produce_fetch;

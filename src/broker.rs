@@ -1,0 +1,201 @@
+//! The one shared handle every connection holds: configuration, identity and topics.
+//!
+//! Identity lives in `meta.properties` in the data directory (Kafka's file name and keys): a
+//! cluster id generated once, the node id, and Rivulet's data format version. A directory of
+//! another format or another node id is refused, so two brokers never share one by mistake.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use base64::Engine;
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::metadata::{write_atomically, Metadata, TopicError};
+
+/// The on-disk format this build reads and writes.
+pub const DATA_FORMAT_VERSION: u32 = 1;
+const META_FILE: &str = "meta.properties";
+
+/// Why the broker could not start on its data directory.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The data directory cannot be created or read.
+    #[error("data directory {path}: {source}")]
+    Io {
+        /// The directory.
+        path: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The data directory belongs to another node or another format.
+    #[error("data directory {path} cannot be used: {reason}")]
+    Refused {
+        /// The directory.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// Topic metadata or a partition log could not be loaded.
+    #[error("loading topics: {0}")]
+    Topics(#[from] TopicError),
+}
+
+/// Broker state shared by all connections.
+pub struct BrokerState {
+    /// Validated configuration.
+    pub config: Config,
+    /// The persisted cluster id.
+    pub cluster_id: String,
+    /// Host advertised to clients.
+    pub advertised_host: String,
+    /// Port advertised to clients (the bound port when configured as 0).
+    pub advertised_port: i32,
+    /// Topics and partitions.
+    pub metadata: Metadata,
+}
+
+/// A cheap, cloneable handle to the broker state.
+#[derive(Clone)]
+pub struct Broker(Arc<BrokerState>);
+
+impl std::ops::Deref for Broker {
+    type Target = BrokerState;
+    fn deref(&self) -> &BrokerState {
+        &self.0
+    }
+}
+
+impl Broker {
+    /// Opens (creating if needed) the data directory and loads every topic.
+    pub fn open(config: Config, bound_port: u16) -> Result<Broker, StartupError> {
+        let dir = config.log_dir.clone();
+        let io = |source| StartupError::Io {
+            path: dir.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let cluster_id = load_or_create_identity(&dir, config.node_id)?;
+        let metadata = Metadata::open(&dir, &config)?;
+        let advertised_port = if config.advertised_port == 0 {
+            bound_port
+        } else {
+            config.advertised_port
+        };
+        Ok(Broker(Arc::new(BrokerState {
+            advertised_host: config.advertised_host.clone(),
+            advertised_port: advertised_port as i32,
+            cluster_id,
+            metadata,
+            config,
+        })))
+    }
+
+    /// Creates a topic with broker defaults, as auto-creation by Metadata does.
+    pub fn auto_create_topic(&self, name: &str) -> Result<Uuid, TopicError> {
+        self.metadata
+            .create_topic(name, self.config.num_partitions, 1, BTreeMap::new(), false)
+    }
+}
+
+/// Milliseconds since the Unix epoch, the unit of every Kafka timestamp.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn load_or_create_identity(dir: &Path, node_id: i32) -> Result<String, StartupError> {
+    let refused = |reason: String| StartupError::Refused {
+        path: dir.display().to_string(),
+        reason,
+    };
+    let path = dir.join(META_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let props: BTreeMap<&str, &str> = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.trim(), v.trim()))
+                .collect();
+            let format = props.get("rivulet.format.version").copied();
+            if format != Some(&DATA_FORMAT_VERSION.to_string()) {
+                return Err(refused(format!(
+                    "{META_FILE} has rivulet.format.version {}, this build uses {DATA_FORMAT_VERSION}",
+                    format.unwrap_or("(none: not a Rivulet data directory)")
+                )));
+            }
+            let stored_node: Option<i32> = props.get("node.id").and_then(|v| v.parse().ok());
+            if stored_node != Some(node_id) {
+                return Err(refused(format!(
+                    "it belongs to node.id {}, this broker is node.id {node_id}",
+                    props.get("node.id").unwrap_or(&"(missing)")
+                )));
+            }
+            props
+                .get("cluster.id")
+                .filter(|c| !c.is_empty())
+                .map(|c| c.to_string())
+                .ok_or_else(|| refused(format!("{META_FILE} has no cluster.id")))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let cluster_id =
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Uuid::new_v4().as_bytes());
+            let text = format!(
+                "# Rivulet data directory identity; do not edit.\nversion=1\nrivulet.format.version={DATA_FORMAT_VERSION}\ncluster.id={cluster_id}\nnode.id={node_id}\n"
+            );
+            write_atomically(dir, META_FILE, text.as_bytes()).map_err(|source| {
+                StartupError::Io {
+                    path: dir.display().to_string(),
+                    source,
+                }
+            })?;
+            Ok(cluster_id)
+        }
+        Err(source) => Err(StartupError::Io {
+            path: dir.display().to_string(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_in(dir: &Path, node_id: i32) -> Config {
+        let mut s = BTreeMap::new();
+        s.insert("log.dirs".into(), dir.display().to_string());
+        s.insert("node.id".into(), node_id.to_string());
+        Config::from_settings(s).unwrap()
+    }
+
+    #[test]
+    fn cluster_id_is_persisted_and_other_node_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Broker::open(config_in(dir.path(), 1), 9092).unwrap();
+        let id = a.cluster_id.clone();
+        assert_eq!(id.len(), 22);
+        drop(a);
+        let b = Broker::open(config_in(dir.path(), 1), 9092).unwrap();
+        assert_eq!(b.cluster_id, id);
+        drop(b);
+        let err = Broker::open(config_in(dir.path(), 2), 9092).err().unwrap();
+        assert!(err.to_string().contains("node.id 1"), "{err}");
+    }
+
+    #[test]
+    fn foreign_format_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(META_FILE),
+            "version=1\ncluster.id=x\nnode.id=1\n",
+        )
+        .unwrap();
+        let err = Broker::open(config_in(dir.path(), 1), 9092).err().unwrap();
+        assert!(err.to_string().contains("rivulet.format.version"), "{err}");
+    }
+}

@@ -1,0 +1,393 @@
+//! Broker settings under Kafka's names and defaults.
+//!
+//! Settings are layered, later layers winning: built-in defaults, an optional TOML file,
+//! environment variables (`RIVULET_` + the key upper-cased with dots as underscores, e.g.
+//! `RIVULET_LOG_DIRS`), then command-line flags and `--override key=value`. Every layer speaks
+//! Kafka's key names, so a `server.properties` habit carries over unchanged.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::log::LogConfig;
+
+/// A configuration that cannot be used, with the key and the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value that does not parse or is out of range.
+    #[error("invalid value {value:?} for {key}: {reason}")]
+    Invalid {
+        /// The setting's Kafka name.
+        key: String,
+        /// The value as given.
+        value: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A key that no layer knows; refused so a typo does not silently fall back to a default.
+    #[error("unknown broker setting {0}")]
+    Unknown(String),
+    /// The TOML file could not be read or parsed.
+    #[error("config file {path}: {reason}")]
+    File {
+        /// The file's path.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Kafka broker settings Rivulet knows, with their defaults (as strings, the way Kafka lists them).
+pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
+    ("listeners", "PLAINTEXT://127.0.0.1:9092"),
+    ("advertised.listeners", "PLAINTEXT://localhost:9092"),
+    ("node.id", "1"),
+    ("log.dirs", "./rivulet-data"),
+    ("num.partitions", "1"),
+    ("default.replication.factor", "1"),
+    ("auto.create.topics.enable", "true"),
+    ("message.max.bytes", "1048588"),
+    ("socket.request.max.bytes", "104857600"),
+    ("log.segment.bytes", "1073741824"),
+    ("log.roll.ms", "604800000"),
+    ("log.index.interval.bytes", "4096"),
+    ("log.index.size.max.bytes", "10485760"),
+    ("log.retention.ms", "604800000"),
+    ("log.retention.bytes", "-1"),
+    ("log.cleanup.policy", "delete"),
+    ("log.message.timestamp.type", "CreateTime"),
+    ("compression.type", "producer"),
+    ("max.connections", "10000"),
+    ("delete.topic.enable", "true"),
+];
+
+/// The typed, validated broker configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address the broker binds (`listeners`).
+    pub listener: SocketAddr,
+    /// Host clients are told to connect to (`advertised.listeners`).
+    pub advertised_host: String,
+    /// Port clients are told to connect to; 0 means "the port actually bound".
+    pub advertised_port: u16,
+    /// This broker's id (`node.id`).
+    pub node_id: i32,
+    /// Data directory (`log.dirs`; only the first directory is used).
+    pub log_dir: PathBuf,
+    /// Default partition count for auto-created topics and CreateTopics with -1.
+    pub num_partitions: i32,
+    /// Metadata requests may create missing topics (`auto.create.topics.enable`).
+    pub auto_create_topics: bool,
+    /// Largest record batch accepted (`message.max.bytes`).
+    pub message_max_bytes: usize,
+    /// Largest request frame; bigger frames close the connection (`socket.request.max.bytes`).
+    pub socket_request_max_bytes: usize,
+    /// Maximum simultaneous client connections (`max.connections`).
+    pub max_connections: usize,
+    /// Every setting as resolved, by Kafka name; the source of topic-config defaults.
+    pub raw: BTreeMap<String, String>,
+    /// Settings that came from a file, the environment or the command line rather than defaults.
+    pub explicit: BTreeMap<String, String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::from_settings(BTreeMap::new()).unwrap_or_else(|e| panic!("built-in defaults: {e}"))
+    }
+}
+
+impl Config {
+    /// Builds a config from explicit settings layered over the defaults.
+    pub fn from_settings(explicit: BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let mut raw: BTreeMap<String, String> = BROKER_DEFAULTS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        for (k, v) in &explicit {
+            let key = normalize_alias(k, v);
+            if !raw.contains_key(&key.0) && !crate::topic_config::is_topic_default_key(&key.0) {
+                return Err(ConfigError::Unknown(k.clone()));
+            }
+            raw.insert(key.0, key.1);
+        }
+        let (listener_host, listener_port) = parse_listener("listeners", &raw["listeners"])?;
+        let listener: SocketAddr = format!("{listener_host}:{listener_port}")
+            .parse()
+            .or_else(|_| {
+                std::net::ToSocketAddrs::to_socket_addrs(&(listener_host.as_str(), listener_port))
+                    .ok()
+                    .and_then(|mut it| it.next())
+                    .ok_or(())
+            })
+            .map_err(|_| invalid("listeners", &raw["listeners"], "cannot resolve host"))?;
+        let (advertised_host, advertised_port) =
+            parse_listener("advertised.listeners", &raw["advertised.listeners"])?;
+        let config = Config {
+            listener,
+            advertised_host,
+            advertised_port,
+            node_id: parse_num(&raw, "node.id", 0, i32::MAX as i64)? as i32,
+            log_dir: PathBuf::from(
+                raw["log.dirs"]
+                    .split(',')
+                    .next()
+                    .unwrap_or("./rivulet-data")
+                    .trim(),
+            ),
+            num_partitions: parse_num(&raw, "num.partitions", 1, 1_000_000)? as i32,
+            auto_create_topics: parse_bool(&raw, "auto.create.topics.enable")?,
+            message_max_bytes: parse_num(&raw, "message.max.bytes", 0, i32::MAX as i64)? as usize,
+            socket_request_max_bytes: parse_num(
+                &raw,
+                "socket.request.max.bytes",
+                1,
+                i32::MAX as i64,
+            )? as usize,
+            max_connections: parse_num(&raw, "max.connections", 1, i32::MAX as i64)? as usize,
+            raw,
+            explicit,
+        };
+        for key in [
+            "log.segment.bytes",
+            "log.roll.ms",
+            "log.index.interval.bytes",
+            "log.index.size.max.bytes",
+            "log.retention.ms",
+            "log.retention.bytes",
+            "default.replication.factor",
+        ] {
+            parse_num(&config.raw, key, i64::MIN, i64::MAX)?;
+        }
+        for (topic_key, broker_key) in crate::topic_config::BROKER_KEYS {
+            if let Some(v) = config.raw.get(*broker_key) {
+                crate::topic_config::validate(topic_key, v)
+                    .map_err(|reason| invalid(broker_key, v, &reason))?;
+            }
+        }
+        Ok(config)
+    }
+
+    /// The broker-wide default for a topic-level setting, by its topic-level name.
+    pub fn topic_default(&self, topic_key: &str) -> Option<String> {
+        crate::topic_config::broker_default(self, topic_key)
+    }
+
+    /// The log settings for a topic with the given overrides.
+    pub fn log_config(&self, overrides: &BTreeMap<String, String>) -> LogConfig {
+        let get = |k: &str| -> Option<i64> {
+            overrides
+                .get(k)
+                .cloned()
+                .or_else(|| self.topic_default(k))
+                .and_then(|v| v.parse().ok())
+        };
+        let d = LogConfig::default();
+        LogConfig {
+            segment_bytes: get("segment.bytes").map_or(d.segment_bytes, |v| v.max(1) as u64),
+            segment_ms: get("segment.ms").unwrap_or(d.segment_ms),
+            index_interval_bytes: get("index.interval.bytes").map_or(d.index_interval_bytes, |v| {
+                v.clamp(0, u32::MAX as i64) as u32
+            }),
+            segment_index_bytes: get("segment.index.bytes").map_or(d.segment_index_bytes, |v| {
+                v.clamp(8, u32::MAX as i64) as u32
+            }),
+        }
+    }
+}
+
+/// Kafka has several spellings for some settings (`log.roll.hours`, `log.dir`); fold them to one.
+fn normalize_alias(key: &str, value: &str) -> (String, String) {
+    let hours = |v: &str| v.parse::<i64>().map(|h| (h * 3_600_000).to_string());
+    let minutes = |v: &str| v.parse::<i64>().map(|m| (m * 60_000).to_string());
+    match key {
+        "log.dir" => ("log.dirs".into(), value.into()),
+        "broker.id" => ("node.id".into(), value.into()),
+        "log.roll.hours" => ("log.roll.ms".into(), hours(value).unwrap_or(value.into())),
+        "log.retention.hours" => (
+            "log.retention.ms".into(),
+            hours(value).unwrap_or(value.into()),
+        ),
+        "log.retention.minutes" => (
+            "log.retention.ms".into(),
+            minutes(value).unwrap_or(value.into()),
+        ),
+        _ => (key.into(), value.into()),
+    }
+}
+
+fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        value: value.into(),
+        reason: reason.into(),
+    }
+}
+
+fn parse_num(
+    raw: &BTreeMap<String, String>,
+    key: &str,
+    min: i64,
+    max: i64,
+) -> Result<i64, ConfigError> {
+    let v = raw.get(key).map(String::as_str).unwrap_or("");
+    let n: i64 = v
+        .trim()
+        .parse()
+        .map_err(|_| invalid(key, v, "not an integer"))?;
+    if n < min || n > max {
+        return Err(invalid(key, v, &format!("must be in [{min}, {max}]")));
+    }
+    Ok(n)
+}
+
+fn parse_bool(raw: &BTreeMap<String, String>, key: &str) -> Result<bool, ConfigError> {
+    let v = raw.get(key).map(String::as_str).unwrap_or("");
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(key, v, "expected true or false")),
+    }
+}
+
+/// Parses the first `PLAINTEXT://host:port` of a listener list into host and port.
+fn parse_listener(key: &str, value: &str) -> Result<(String, u16), ConfigError> {
+    let first = value.split(',').next().unwrap_or("").trim();
+    let rest = match first.split_once("://") {
+        Some((proto, rest)) => {
+            if !proto.eq_ignore_ascii_case("PLAINTEXT") {
+                return Err(invalid(
+                    key,
+                    value,
+                    "only PLAINTEXT listeners are supported",
+                ));
+            }
+            rest
+        }
+        None => first,
+    };
+    let (host, port) = rest
+        .rsplit_once(':')
+        .ok_or_else(|| invalid(key, value, "expected PLAINTEXT://HOST:PORT"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| invalid(key, value, "port is not a number in [0, 65535]"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = if host.is_empty() { "0.0.0.0" } else { host };
+    Ok((host.to_string(), port))
+}
+
+/// Reads a TOML file into flat Kafka keys: `"log.dirs" = "x"` and `[log] dirs = "x"` both work.
+pub fn read_toml_file(path: &std::path::Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let file_err = |reason: String| ConfigError::File {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
+    let value: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| file_err(e.to_string()))?;
+    let mut out = BTreeMap::new();
+    flatten_toml("", &toml::Value::Table(value), &mut out);
+    Ok(out)
+}
+
+fn flatten_toml(prefix: &str, value: &toml::Value, out: &mut BTreeMap<String, String>) {
+    match value {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten_toml(&key, v, out);
+            }
+        }
+        toml::Value::String(s) => {
+            out.insert(prefix.to_string(), s.clone());
+        }
+        toml::Value::Array(items) => {
+            let joined: Vec<String> = items
+                .iter()
+                .map(|i| match i {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect();
+            out.insert(prefix.to_string(), joined.join(","));
+        }
+        other => {
+            out.insert(prefix.to_string(), other.to_string());
+        }
+    }
+}
+
+/// Settings from `RIVULET_*` environment variables, mapped to Kafka names.
+pub fn settings_from_env() -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (name, value) in std::env::vars() {
+        if let Some(rest) = name.strip_prefix("RIVULET_") {
+            let key = rest.to_ascii_lowercase().replace('_', ".");
+            if BROKER_DEFAULTS.iter().any(|(k, _)| *k == key)
+                || crate::topic_config::is_topic_default_key(&key)
+            {
+                out.insert(key, value);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_kafka_defaults() {
+        let c = Config::default();
+        assert_eq!(c.listener.port(), 9092);
+        assert_eq!(c.advertised_host, "localhost");
+        assert_eq!(c.message_max_bytes, 1_048_588);
+        assert_eq!(c.socket_request_max_bytes, 104_857_600);
+        assert!(c.auto_create_topics);
+        assert_eq!(c.log_dir, PathBuf::from("./rivulet-data"));
+    }
+
+    #[test]
+    fn overrides_and_aliases() {
+        let mut s = BTreeMap::new();
+        s.insert("listeners".into(), "PLAINTEXT://127.0.0.1:0".into());
+        s.insert("log.roll.hours".into(), "2".into());
+        s.insert("num.partitions".into(), "6".into());
+        let c = Config::from_settings(s).unwrap();
+        assert_eq!(c.listener.port(), 0);
+        assert_eq!(c.raw["log.roll.ms"], "7200000");
+        assert_eq!(c.num_partitions, 6);
+    }
+
+    #[test]
+    fn unknown_and_invalid_refused() {
+        let mut s = BTreeMap::new();
+        s.insert("log.dirz".into(), "x".into());
+        assert!(matches!(
+            Config::from_settings(s),
+            Err(ConfigError::Unknown(_))
+        ));
+        let mut s = BTreeMap::new();
+        s.insert("num.partitions".into(), "zero".into());
+        assert!(Config::from_settings(s).is_err());
+        let mut s = BTreeMap::new();
+        s.insert("listeners".into(), "SSL://h:1".into());
+        assert!(Config::from_settings(s).is_err());
+    }
+
+    #[test]
+    fn toml_nested_and_flat() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "\"num.partitions\" = 3\n[log]\ndirs = \"/tmp/x\"\n").unwrap();
+        let m = read_toml_file(&p).unwrap();
+        assert_eq!(m["num.partitions"], "3");
+        assert_eq!(m["log.dirs"], "/tmp/x");
+    }
+}

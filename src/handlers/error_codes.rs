@@ -1,0 +1,44 @@
+//! The only place internal errors become Kafka error codes. Matches are exhaustive with no
+//! catch-all arm, so a new error variant forces a decision here.
+
+use kafka_protocol::error::ResponseError;
+
+use crate::log::{BatchError, LogError};
+use crate::metadata::TopicError;
+
+/// The Kafka error for a topic operation that failed.
+pub fn topic_error(e: &TopicError) -> ResponseError {
+    match e {
+        TopicError::InvalidName(_) => ResponseError::InvalidTopicException,
+        TopicError::AlreadyExists(_) => ResponseError::TopicAlreadyExists,
+        TopicError::Unknown(_) => ResponseError::UnknownTopicOrPartition,
+        TopicError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        TopicError::InvalidReplicationFactor(_) => ResponseError::InvalidReplicationFactor,
+        TopicError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
+        TopicError::InvalidRequest(_) => ResponseError::InvalidRequest,
+        TopicError::InvalidConfig(_) => ResponseError::InvalidConfig,
+        TopicError::Storage(_) | TopicError::Io(_) => ResponseError::KafkaStorageError,
+    }
+}
+
+/// The Kafka error for a record batch that failed validation.
+pub fn batch_error(e: &BatchError) -> ResponseError {
+    match e {
+        BatchError::CorruptMessage { .. } => ResponseError::CorruptMessage,
+        BatchError::InvalidRecord(_) | BatchError::Truncated { .. } => ResponseError::InvalidRecord,
+    }
+}
+
+/// The Kafka error for a log operation that failed.
+pub fn log_error(e: &LogError) -> ResponseError {
+    match e {
+        LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        LogError::Batch(b) => batch_error(b),
+        LogError::RecordBatchTooLarge { .. } => ResponseError::RecordListTooLarge,
+        // A partition deleted while a request held it: the topic is gone.
+        LogError::Closed { .. } => ResponseError::UnknownTopicOrPartition,
+        LogError::Io(_) | LogError::Corrupt(_) | LogError::SyncFailed(_) => {
+            ResponseError::KafkaStorageError
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Dispatch by API key to one handler per API family.
+//!
+//! Handlers take the broker and the decoded request and return a [`Reply`]; they never see a
+//! socket and cannot fail at the type level: every error becomes an error code at the level
+//! Kafka reports it (per partition, per topic, per request), through `error_codes`.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use kafka_protocol::messages::{RequestKind, ResponseKind};
+
+use crate::broker::Broker;
+use crate::protocol::Request;
+
+pub mod api_versions;
+pub mod describe_cluster;
+pub mod error_codes;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+pub mod topics;
+
+/// A response whose remaining work (an fsync, a long poll) runs after the next request on the
+/// same connection has started, while its place in the response order is kept.
+pub type Deferred = Pin<Box<dyn Future<Output = ResponseKind> + Send>>;
+
+/// What the connection does with a request once its handler ran.
+pub enum Reply {
+    /// Send this response.
+    Now(Box<ResponseKind>),
+    /// Send this response once the future completes (in request order).
+    Later(Deferred),
+    /// Send nothing (Produce with acks=0).
+    Nothing,
+    /// Close the connection (Produce with acks=0 that failed, as Kafka does).
+    Close,
+}
+
+impl Reply {
+    /// An immediate reply (boxed: responses are large and most replies are immediate).
+    pub fn now(body: ResponseKind) -> Reply {
+        Reply::Now(Box::new(body))
+    }
+}
+
+/// Routes a decoded request to its handler.
+pub async fn dispatch(broker: &Broker, request: Request) -> Reply {
+    let version = request.header.request_api_version;
+    match request.body {
+        RequestKind::ApiVersions(req) => Reply::now(ResponseKind::ApiVersions(
+            api_versions::handle(&req, version),
+        )),
+        RequestKind::Metadata(req) => Reply::now(ResponseKind::Metadata(metadata::handle(
+            broker, req, version,
+        ))),
+        RequestKind::Produce(req) => produce::handle(broker, req, version),
+        RequestKind::Fetch(req) => fetch::handle(broker, req, version),
+        RequestKind::ListOffsets(req) => Reply::now(ResponseKind::ListOffsets(
+            list_offsets::handle(broker, req, version),
+        )),
+        RequestKind::CreateTopics(req) => Reply::now(ResponseKind::CreateTopics(
+            topics::create_topics(broker, req, version),
+        )),
+        RequestKind::DeleteTopics(req) => Reply::now(ResponseKind::DeleteTopics(
+            topics::delete_topics(broker, req, version),
+        )),
+        RequestKind::CreatePartitions(req) => Reply::now(ResponseKind::CreatePartitions(
+            topics::create_partitions(broker, req),
+        )),
+        RequestKind::DescribeCluster(req) => Reply::now(ResponseKind::DescribeCluster(
+            describe_cluster::handle(broker, &req),
+        )),
+        // The version table admits no other API, so decoding never yields one; closing is
+        // what Kafka does with a request it does not serve.
+        _ => Reply::Close,
+    }
+}

@@ -1,0 +1,205 @@
+//! Produce (API 0): validate each partition's record batch, append it (offsets assigned by
+//! rewriting the batch header in place, records never decoded), and acknowledge per `acks`.
+//!
+//! Appends happen before the handler returns, so pipelined produces on one connection land in
+//! request order. With acks=all the reply is deferred until the partitions are fsynced; the
+//! fsync runs on the blocking pool and is shared with concurrent producers (group commit).
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{error_codes, Reply};
+use crate::broker::{now_ms, Broker};
+use crate::log::{batch, AppendOptions};
+use crate::metadata::{Partition, Topic};
+
+/// A partition that was appended to and must be durable before an acks=all reply.
+struct Pending {
+    topic_index: usize,
+    partition_index: usize,
+    partition: Arc<Partition>,
+    end_offset: i64,
+}
+
+/// Handles a Produce request.
+pub fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Reply {
+    let acks = req.acks;
+    let mut pending = Vec::new();
+    let mut any_error = false;
+    let mut responses = Vec::with_capacity(req.topic_data.len());
+    for (ti, td) in req.topic_data.into_iter().enumerate() {
+        let topic = if version >= 13 {
+            broker.metadata.get_by_id(&td.topic_id)
+        } else {
+            broker.metadata.get(&td.name)
+        };
+        let unknown_code = if version >= 13 {
+            ResponseError::UnknownTopicId
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        };
+        let mut partition_responses = Vec::with_capacity(td.partition_data.len());
+        for (pi, pd) in td.partition_data.into_iter().enumerate() {
+            let mut resp = PartitionProduceResponse::default()
+                .with_index(pd.index)
+                .with_base_offset(-1);
+            let outcome = match &topic {
+                _ if !matches!(acks, -1..=1) => {
+                    Err(Failure::code(ResponseError::InvalidRequiredAcks))
+                }
+                None => Err(Failure::code(unknown_code)),
+                Some(topic) => match topic.partition(pd.index) {
+                    None => Err(Failure::code(ResponseError::UnknownTopicOrPartition)),
+                    Some(partition) => append(broker, topic, &partition, pd.records.as_deref())
+                        .map(|info| (partition, info)),
+                },
+            };
+            match outcome {
+                Ok((partition, info)) => {
+                    resp.base_offset = info.base_offset;
+                    resp.log_append_time_ms = info.log_append_time_ms;
+                    resp.log_start_offset = info.log_start_offset;
+                    partition.appended.notify_waiters();
+                    if acks == -1 {
+                        pending.push(Pending {
+                            topic_index: ti,
+                            partition_index: pi,
+                            partition,
+                            end_offset: info.last_offset + 1,
+                        });
+                    }
+                }
+                Err(failure) => {
+                    any_error = true;
+                    resp.error_code = failure.code.code();
+                    if version >= 8 {
+                        resp.error_message = failure.message.map(StrBytes::from_string);
+                        if failure.code == ResponseError::InvalidRecord
+                            || failure.code == ResponseError::CorruptMessage
+                        {
+                            resp.record_errors = vec![BatchIndexAndErrorMessage::default()];
+                        }
+                    }
+                }
+            }
+            partition_responses.push(resp);
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(td.name)
+                .with_topic_id(td.topic_id)
+                .with_partition_responses(partition_responses),
+        );
+    }
+    let response = ProduceResponse::default().with_responses(responses);
+    match acks {
+        0 if any_error => Reply::Close,
+        0 => Reply::Nothing,
+        -1 if !pending.is_empty() => Reply::Later(Box::pin(sync_then_reply(response, pending))),
+        _ => Reply::now(ResponseKind::Produce(response)),
+    }
+}
+
+/// An error for one partition, with the message Kafka adds from v8.
+struct Failure {
+    code: ResponseError,
+    message: Option<String>,
+}
+
+impl Failure {
+    fn code(code: ResponseError) -> Failure {
+        Failure {
+            code,
+            message: None,
+        }
+    }
+}
+
+fn append(
+    broker: &Broker,
+    topic: &Topic,
+    partition: &Partition,
+    records: Option<&[u8]>,
+) -> Result<crate::log::AppendInfo, Failure> {
+    let invalid = |message: String| Failure {
+        code: ResponseError::InvalidRecord,
+        message: Some(message),
+    };
+    let records = records.ok_or_else(|| invalid("records are null".into()))?;
+    let max_message_bytes: usize = topic
+        .config_value(&broker.config, "max.message.bytes")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(broker.config.message_max_bytes);
+    let header = batch::BatchHeader::parse(records).map_err(|e| Failure {
+        code: error_codes::batch_error(&e),
+        message: Some(e.to_string()),
+    })?;
+    if header.total_size() < records.len() {
+        // Produce v3+ carries exactly one batch per partition (Kafka's ProduceRequest check).
+        return Err(invalid(
+            "Produce requests with version 3 and above must contain exactly one record batch per partition".into(),
+        ));
+    }
+    if records.len() > max_message_bytes {
+        return Err(Failure {
+            code: ResponseError::MessageTooLarge,
+            message: Some(format!(
+                "The record batch is {} bytes, larger than the maximum of {max_message_bytes} bytes",
+                records.len()
+            )),
+        });
+    }
+    let log_append_time = topic
+        .config_value(&broker.config, "message.timestamp.type")
+        .is_some_and(|v| v == "LogAppendTime");
+    let mut buf = BytesMut::from(records);
+    let opts = AppendOptions {
+        now_ms: now_ms(),
+        log_append_time,
+        partition_leader_epoch: 0,
+    };
+    partition.log.append(&mut buf, &opts).map_err(|e| {
+        let code = error_codes::log_error(&e);
+        if code == ResponseError::KafkaStorageError {
+            tracing::error!(topic = %topic.name, partition = partition.index, error = %e, "append failed");
+        }
+        Failure {
+            code,
+            message: Some(e.to_string()),
+        }
+    })
+}
+
+/// Waits for every appended partition to be fsynced, then replies; a failed fsync turns that
+/// partition's answer into KAFKA_STORAGE_ERROR so the client retries rather than trusting it.
+async fn sync_then_reply(mut response: ProduceResponse, pending: Vec<Pending>) -> ResponseKind {
+    let mut waits = Vec::with_capacity(pending.len());
+    for p in pending {
+        let partition = p.partition.clone();
+        let end = p.end_offset;
+        let handle = tokio::task::spawn_blocking(move || partition.log.sync(end));
+        waits.push((p.topic_index, p.partition_index, handle));
+    }
+    for (ti, pi, handle) in waits {
+        let ok = matches!(handle.await, Ok(Ok(())));
+        if !ok {
+            tracing::error!("fsync failed; answering KAFKA_STORAGE_ERROR");
+            if let Some(resp) = response
+                .responses
+                .get_mut(ti)
+                .and_then(|t| t.partition_responses.get_mut(pi))
+            {
+                resp.error_code = ResponseError::KafkaStorageError.code();
+                resp.base_offset = -1;
+            }
+        }
+    }
+    ResponseKind::Produce(response)
+}

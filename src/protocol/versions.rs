@@ -1,0 +1,119 @@
+//! The single table of supported APIs and versions: it answers ApiVersions and validates every
+//! request. Ranges come from each message type's `VERSIONS` in the kafka-protocol crate (what its
+//! structs can decode), never from `ApiKey::valid_versions()`.
+
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
+    DescribeClusterRequest, FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
+};
+use kafka_protocol::protocol::Message;
+
+/// One supported API: the range advertised and the lowest version actually served.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiRange {
+    /// The API.
+    pub key: ApiKey,
+    /// Lowest version advertised in ApiVersions.
+    pub min: i16,
+    /// Highest version advertised and served.
+    pub max: i16,
+    /// Lowest version served; requests below it close the connection as Kafka 4 does.
+    pub served_min: i16,
+}
+
+const fn range(key: ApiKey, min: i16, max: i16) -> ApiRange {
+    ApiRange {
+        key,
+        min,
+        max,
+        served_min: min,
+    }
+}
+
+/// Every API Rivulet answers, at the versions that work end to end.
+pub const SUPPORTED: &[ApiRange] = &[
+    // Advertised from v0 although only v3+ (record batch v2) is served: librdkafka sends
+    // compressed batches only when Produce v0 is advertised (KAFKA-18659), as Kafka 4 does.
+    ApiRange {
+        key: ApiKey::Produce,
+        min: 0,
+        max: ProduceRequest::VERSIONS.max,
+        served_min: ProduceRequest::VERSIONS.min,
+    },
+    range(
+        ApiKey::Fetch,
+        FetchRequest::VERSIONS.min,
+        FetchRequest::VERSIONS.max,
+    ),
+    range(
+        ApiKey::ListOffsets,
+        ListOffsetsRequest::VERSIONS.min,
+        ListOffsetsRequest::VERSIONS.max,
+    ),
+    range(
+        ApiKey::Metadata,
+        MetadataRequest::VERSIONS.min,
+        MetadataRequest::VERSIONS.max,
+    ),
+    range(
+        ApiKey::ApiVersions,
+        ApiVersionsRequest::VERSIONS.min,
+        ApiVersionsRequest::VERSIONS.max,
+    ),
+    range(
+        ApiKey::CreateTopics,
+        CreateTopicsRequest::VERSIONS.min,
+        CreateTopicsRequest::VERSIONS.max,
+    ),
+    range(
+        ApiKey::DeleteTopics,
+        DeleteTopicsRequest::VERSIONS.min,
+        DeleteTopicsRequest::VERSIONS.max,
+    ),
+    range(
+        ApiKey::CreatePartitions,
+        CreatePartitionsRequest::VERSIONS.min,
+        CreatePartitionsRequest::VERSIONS.max,
+    ),
+    range(
+        ApiKey::DescribeCluster,
+        DescribeClusterRequest::VERSIONS.min,
+        DescribeClusterRequest::VERSIONS.max,
+    ),
+];
+
+/// The supported range of an API, if Rivulet answers it at all.
+pub fn supported(key: ApiKey) -> Option<&'static ApiRange> {
+    SUPPORTED.iter().find(|r| r.key == key)
+}
+
+/// Whether a request at `version` is served (not merely advertised).
+pub fn is_served(key: ApiKey, version: i16) -> bool {
+    supported(key).is_some_and(|r| version >= r.served_min && version <= r.max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_matches_issue_ranges() {
+        let r = supported(ApiKey::ApiVersions).unwrap();
+        assert_eq!((r.min, r.max), (0, 4));
+        let r = supported(ApiKey::Metadata).unwrap();
+        assert_eq!((r.min, r.max), (0, 13));
+        let r = supported(ApiKey::Produce).unwrap();
+        assert_eq!((r.min, r.served_min, r.max), (0, 3, 13));
+        assert!(!is_served(ApiKey::Produce, 2));
+        assert!(is_served(ApiKey::Produce, 3));
+        assert!(supported(ApiKey::JoinGroup).is_none());
+    }
+
+    #[test]
+    fn every_served_version_is_decodable_by_the_crate() {
+        for r in SUPPORTED {
+            let crate_range = r.key.valid_versions();
+            assert!(r.max <= crate_range.max, "{:?}", r.key);
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The accept loop: a permit per connection (`max.connections`), one shutdown signal that
+//! reaches every connection, and a clean close of every log once they have finished.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::broker::{Broker, StartupError};
+use crate::config::Config;
+use crate::connection;
+
+/// How long shutdown waits for in-flight requests (a parked fetch waits at most its max_wait).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The listener address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The data directory could not be used.
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+}
+
+/// A running broker: its bound address and the means to stop it.
+pub struct ServerHandle {
+    /// The address the listener is bound to (the real port when configured as 0).
+    pub addr: SocketAddr,
+    /// The broker state, for in-process tests.
+    pub broker: Broker,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// Stops accepting, lets connections finish their in-flight requests, closes every log.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+    }
+
+    /// Waits until the server stops (after a shutdown signal).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// Binds the listener, opens the data directory and starts accepting connections.
+pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
+    let listener =
+        TcpListener::bind(config.listener)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: config.listener,
+                source,
+            })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.listener,
+        source,
+    })?;
+    let port = addr.port();
+    let broker = tokio::task::spawn_blocking(move || Broker::open(config, port))
+        .await
+        .map_err(|e| {
+            ServerError::Startup(StartupError::Refused {
+                path: String::new(),
+                reason: format!("startup task failed: {e}"),
+            })
+        })??;
+    let (shutdown, rx) = watch::channel(false);
+    let task = tokio::spawn(accept_loop(listener, broker.clone(), rx));
+    tracing::info!(%addr, cluster_id = %broker.cluster_id, "rivulet is serving");
+    Ok(ServerHandle {
+        addr,
+        broker,
+        shutdown,
+        task,
+    })
+}
+
+async fn accept_loop(listener: TcpListener, broker: Broker, mut shutdown: watch::Receiver<bool>) {
+    let permits = Arc::new(Semaphore::new(broker.config.max_connections));
+    let mut connections = JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = shutdown.changed() => break,
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => break,
+        };
+        match accepted {
+            Ok((socket, _)) => {
+                let broker = broker.clone();
+                let rx = shutdown.clone();
+                connections.spawn(async move {
+                    connection::serve(socket, broker, rx).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("connections still busy after {DRAIN_TIMEOUT:?}; closing logs anyway");
+        connections.abort_all();
+    }
+    let metadata_close = tokio::task::spawn_blocking(move || broker.metadata.close()).await;
+    match metadata_close {
+        Ok(Ok(())) => tracing::info!("logs flushed and closed"),
+        Ok(Err(e)) => tracing::error!(error = %e, "closing logs failed"),
+        Err(e) => tracing::error!(error = %e, "closing logs panicked"),
+    }
+}
