@@ -81,12 +81,10 @@ pub fn decode_request(mut frame: Bytes) -> Result<Request, FrameError> {
         .map_err(|e| FrameError::Malformed(format!("header: {e}")))?;
     let body = RequestKind::decode(api_key, &mut frame, version)
         .map_err(|e| FrameError::Malformed(format!("{api_key:?} v{version} body: {e}")))?;
-    if frame.has_remaining() && api_key != ApiKey::ApiVersions {
-        // Kafka tolerates nothing after the body either: a client bug or a framing error.
-        return Err(FrameError::Malformed(format!(
-            "{} bytes left after {api_key:?} v{version} body",
-            frame.remaining()
-        )));
+    if frame.has_remaining() {
+        // Kafka ignores bytes after the body, and librdkafka sends some (Metadata v13 from
+        // describe_topics carries three); refusing them would break real clients.
+        tracing::trace!(?api_key, version, left = frame.remaining(), "bytes after request body");
     }
     Ok(Request {
         header,
