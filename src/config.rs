@@ -59,6 +59,7 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("compression.type", "producer"),
     ("max.connections", "10000"),
     ("delete.topic.enable", "true"),
+    ("log.flush.offset.checkpoint.interval.ms", "60000"),
 ];
 
 /// The typed, validated broker configuration.
@@ -84,6 +85,8 @@ pub struct Config {
     pub socket_request_max_bytes: usize,
     /// Maximum simultaneous client connections (`max.connections`).
     pub max_connections: usize,
+    /// How often every partition is fsynced and its recovery point advanced.
+    pub flush_checkpoint_interval_ms: u64,
     /// Every setting as resolved, by Kafka name; the source of topic-config defaults.
     pub raw: BTreeMap<String, String>,
     /// Settings that came from a file, the environment or the command line rather than defaults.
@@ -144,6 +147,12 @@ impl Config {
                 i32::MAX as i64,
             )? as usize,
             max_connections: parse_num(&raw, "max.connections", 1, i32::MAX as i64)? as usize,
+            flush_checkpoint_interval_ms: parse_num(
+                &raw,
+                "log.flush.offset.checkpoint.interval.ms",
+                1,
+                i32::MAX as i64,
+            )? as u64,
             raw,
             explicit,
         };

@@ -78,7 +78,8 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
             })
         })??;
     let (shutdown, rx) = watch::channel(false);
-    let task = tokio::spawn(accept_loop(listener, broker.clone(), rx));
+    let task = tokio::spawn(accept_loop(listener, broker.clone(), rx.clone()));
+    tokio::spawn(flush_loop(broker.clone(), rx));
     tracing::info!(%addr, cluster_id = %broker.cluster_id, "rivulet is serving");
     Ok(ServerHandle {
         addr,
@@ -86,6 +87,36 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         shutdown,
         task,
     })
+}
+
+/// Fsyncs every partition periodically (`log.flush.offset.checkpoint.interval.ms`), so acks=1
+/// data reaches the disk within a bounded time and the recovery point keeps moving, which bounds
+/// what an unclean restart has to rescan.
+async fn flush_loop(broker: Broker, mut shutdown: watch::Receiver<bool>) {
+    let period = Duration::from_millis(broker.config.flush_checkpoint_interval_ms.max(1));
+    let mut ticker = tokio::time::interval(period);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let b = broker.clone();
+        let flushed = tokio::task::spawn_blocking(move || {
+            for topic in b.metadata.topics() {
+                let partitions = topic.partitions.read().clone();
+                for p in partitions {
+                    if let Err(e) = p.log.sync(p.log.log_end_offset()) {
+                        tracing::error!(topic = %topic.name, partition = p.index, error = %e, "periodic flush failed");
+                    }
+                }
+            }
+        })
+        .await;
+        if let Err(e) = flushed {
+            tracing::error!(error = %e, "periodic flush task failed");
+        }
+    }
 }
 
 async fn accept_loop(listener: TcpListener, broker: Broker, mut shutdown: watch::Receiver<bool>) {

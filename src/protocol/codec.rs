@@ -84,7 +84,12 @@ pub fn decode_request(mut frame: Bytes) -> Result<Request, FrameError> {
     if frame.has_remaining() {
         // Kafka ignores bytes after the body, and librdkafka sends some (Metadata v13 from
         // describe_topics carries three); refusing them would break real clients.
-        tracing::trace!(?api_key, version, left = frame.remaining(), "bytes after request body");
+        tracing::trace!(
+            ?api_key,
+            version,
+            left = frame.remaining(),
+            "bytes after request body"
+        );
     }
     Ok(Request {
         header,
