@@ -174,6 +174,11 @@ pub fn decode_response(
 
 /// A v2 record batch of `n` records `key-i`/`value-i` with the given compression.
 pub fn batch(n: usize, compression: Compression, timestamp: i64) -> Bytes {
+    batch_with_keys(n, compression, timestamp, true)
+}
+
+/// Like [`batch`], with or without keys.
+pub fn batch_with_keys(n: usize, compression: Compression, timestamp: i64, keyed: bool) -> Bytes {
     let records: Vec<Record> = (0..n)
         .map(|i| Record {
             transactional: false,
@@ -188,7 +193,7 @@ pub fn batch(n: usize, compression: Compression, timestamp: i64) -> Bytes {
             // this keeps the batch's base sequence at -1 (not idempotent).
             sequence: i as i32 - 1,
             timestamp: timestamp + i as i64,
-            key: Some(Bytes::from(format!("key-{i}"))),
+            key: keyed.then(|| Bytes::from(format!("key-{i}"))),
             value: Some(Bytes::from(format!("value-{i}"))),
             headers: Default::default(),
         })

@@ -10,7 +10,7 @@ use kafka_protocol::records::{Compression, RecordBatchDecoder};
 use uuid::Uuid;
 
 use crate::every_version::{create_topic, fetch, list_offset, name, produce};
-use crate::harness::{batch, TestBroker};
+use crate::harness::{batch, batch_with_keys, TestBroker};
 
 const PRODUCE_V: i16 = 11;
 const FETCH_V: i16 = 12;
@@ -498,4 +498,68 @@ async fn data_survives_a_clean_restart() {
     };
     assert_eq!(m.topics.len(), 1);
     assert_eq!(m.topics[0].topic_id, id, "topic id persisted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compacted_topics_refuse_keyless_records_and_timestamps_are_bounded() {
+    let broker = TestBroker::start(&[]).await;
+    let mut c = broker.client().await;
+    let id = create_topic(&mut c, "cmp", 1, &[("cleanup.policy", "compact")]).await;
+    let keyless = batch_with_keys(2, Compression::Zstd, 1, false);
+    assert_eq!(
+        produce(&mut c, PRODUCE_V, "cmp", id, 0, keyless, -1)
+            .await
+            .0,
+        87,
+        "KIP-467"
+    );
+    assert_eq!(
+        produce(
+            &mut c,
+            PRODUCE_V,
+            "cmp",
+            id,
+            0,
+            batch(2, Compression::Zstd, 1),
+            -1
+        )
+        .await,
+        (0, 0)
+    );
+
+    // message.timestamp.after.max.ms defaults to one hour in Kafka 4: two hours ahead is refused.
+    let id = create_topic(
+        &mut c,
+        "ts",
+        1,
+        &[("message.timestamp.before.max.ms", "86400000")],
+    )
+    .await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let future = batch(1, Compression::None, now + 2 * 3_600_000);
+    assert_eq!(
+        produce(&mut c, PRODUCE_V, "ts", id, 0, future, -1).await.0,
+        32
+    );
+    let ancient = batch(1, Compression::None, now - 2 * 86_400_000);
+    assert_eq!(
+        produce(&mut c, PRODUCE_V, "ts", id, 0, ancient, -1).await.0,
+        32
+    );
+    assert_eq!(
+        produce(
+            &mut c,
+            PRODUCE_V,
+            "ts",
+            id,
+            0,
+            batch(1, Compression::None, now),
+            -1
+        )
+        .await,
+        (0, 0)
+    );
 }

@@ -81,9 +81,12 @@ pub fn handle(broker: &Broker, req: ProduceRequest, version: i16) -> Reply {
                     resp.error_code = failure.code.code();
                     if version >= 8 {
                         resp.error_message = failure.message.map(StrBytes::from_string);
-                        if failure.code == ResponseError::InvalidRecord
-                            || failure.code == ResponseError::CorruptMessage
-                        {
+                        if matches!(
+                            failure.code,
+                            ResponseError::InvalidRecord
+                                | ResponseError::CorruptMessage
+                                | ResponseError::InvalidTimestamp
+                        ) {
                             resp.record_errors = vec![BatchIndexAndErrorMessage::default()];
                         }
                     }
@@ -159,9 +162,19 @@ fn append(
     let log_append_time = topic
         .config_value(&broker.config, "message.timestamp.type")
         .is_some_and(|v| v == "LogAppendTime");
+    let now = now_ms();
+    if !log_append_time {
+        check_timestamps(broker, topic, &header, now)?;
+    }
+    let compacted = topic
+        .config_value(&broker.config, "cleanup.policy")
+        .is_some_and(|v| v.split(',').any(|p| p.trim() == "compact"));
+    if compacted {
+        check_keys(records, &topic.name, partition.index)?;
+    }
     let mut buf = BytesMut::from(records);
     let opts = AppendOptions {
-        now_ms: now_ms(),
+        now_ms: now,
         log_append_time,
         partition_leader_epoch: 0,
     };
@@ -175,6 +188,62 @@ fn append(
             message: Some(e.to_string()),
         }
     })
+}
+
+/// Kafka's `message.timestamp.before.max.ms` / `after.max.ms` (CreateTime topics only): the
+/// batch header's first and largest timestamps bound its records' timestamps.
+fn check_timestamps(
+    broker: &Broker,
+    topic: &Topic,
+    header: &batch::BatchHeader,
+    now: i64,
+) -> Result<(), Failure> {
+    let limit = |key: &str| -> i64 {
+        topic
+            .config_value(&broker.config, key)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(i64::MAX)
+    };
+    let before = limit("message.timestamp.before.max.ms");
+    let after = limit("message.timestamp.after.max.ms");
+    let too_old = header.base_timestamp >= 0 && now.saturating_sub(header.base_timestamp) > before;
+    let too_new = header.max_timestamp >= 0 && header.max_timestamp.saturating_sub(now) > after;
+    if too_old || too_new {
+        let ts = if too_new {
+            header.max_timestamp
+        } else {
+            header.base_timestamp
+        };
+        return Err(Failure {
+            code: ResponseError::InvalidTimestamp,
+            message: Some(format!(
+                "Timestamp {ts} of message is out of range. The timestamp should be within [{}, {}]",
+                now.saturating_sub(before),
+                now.saturating_add(after)
+            )),
+        });
+    }
+    Ok(())
+}
+
+/// A compacted topic keeps the last record per key, so a record without one is refused
+/// (KIP-467). Only compacted topics pay for decoding the batch here.
+fn check_keys(records: &[u8], topic: &str, partition: i32) -> Result<(), Failure> {
+    let mut buf = bytes::Bytes::copy_from_slice(records);
+    let set =
+        kafka_protocol::records::RecordBatchDecoder::decode(&mut buf).map_err(|e| Failure {
+            code: ResponseError::InvalidRecord,
+            message: Some(format!("undecodable record batch: {e}")),
+        })?;
+    if set.records.iter().any(|r| r.key.is_none()) {
+        return Err(Failure {
+            code: ResponseError::InvalidRecord,
+            message: Some(format!(
+                "Compacted topic cannot accept message without key in topic partition {topic}-{partition}."
+            )),
+        });
+    }
+    Ok(())
 }
 
 /// Waits for every appended partition to be fsynced, then replies; a failed fsync turns that
