@@ -563,3 +563,71 @@ async fn compacted_topics_refuse_keyless_records_and_timestamps_are_bounded() {
         (0, 0)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_are_answered_in_order() {
+    let broker = TestBroker::start(&[]).await;
+    let mut c = broker.client().await;
+    let id = create_topic(&mut c, "pipe", 1, &[]).await;
+    // A long-polling fetch (nothing to read yet), then produces and a metadata request, all
+    // written at once: the answers come back in request order, the fetch first, even though
+    // the later requests could be answered sooner.
+    let mut wire = Vec::new();
+    let mut expected = Vec::new();
+    let (cid, f) = c.frame(
+        ApiKey::Fetch,
+        FETCH_V,
+        &RequestKind::Fetch(fetch_request("pipe", &[(0, 0)], 1_000, 1, 1 << 20, 1 << 20)),
+    );
+    wire.extend_from_slice(&f);
+    expected.push((ApiKey::Fetch, FETCH_V, cid));
+    for i in 0..5 {
+        let req = ProduceRequest::default()
+            .with_acks(if i % 2 == 0 { -1 } else { 1 })
+            .with_timeout_ms(1000)
+            .with_topic_data(vec![produce_request::TopicProduceData::default()
+                .with_name(name("pipe"))
+                .with_partition_data(vec![
+                    produce_request::PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(batch(2, Compression::None, 1))),
+                ])]);
+        let (cid, f) = c.frame(ApiKey::Produce, PRODUCE_V, &RequestKind::Produce(req));
+        wire.extend_from_slice(&f);
+        expected.push((ApiKey::Produce, PRODUCE_V, cid));
+    }
+    let (cid, f) = c.frame(
+        ApiKey::Metadata,
+        12,
+        &RequestKind::Metadata(MetadataRequest::default()),
+    );
+    wire.extend_from_slice(&f);
+    expected.push((ApiKey::Metadata, 12, cid));
+    c.send_raw(&wire).await;
+    let mut produce_offsets = Vec::new();
+    for (key, version, cid) in expected {
+        let mut frame = c.read_frame().await.expect("answered");
+        match crate::harness::decode_response(key, version, cid, &mut frame) {
+            ResponseKind::Produce(r) => {
+                produce_offsets.push(r.responses[0].partition_responses[0].base_offset)
+            }
+            ResponseKind::Fetch(r) => {
+                // Woken by the first produce on the same connection, or empty after 1 s.
+                assert_eq!(r.responses[0].partitions[0].error_code, 0);
+            }
+            ResponseKind::Metadata(r) => assert_eq!(r.topics.len(), 0),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        produce_offsets,
+        vec![0, 2, 4, 6, 8],
+        "appended in request order"
+    );
+    assert_eq!(
+        fetch(&mut c, FETCH_V, "pipe", id, 0, 0)
+            .await
+            .high_watermark,
+        10
+    );
+}
