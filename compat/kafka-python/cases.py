@@ -1,0 +1,423 @@
+"""kafka-python compatibility cases for the broker core.
+
+No consumer groups: consumers use group_id=None + assign() + seek() and never commit.
+No idempotence: kafka-python 3.x defaults to enable_idempotence=True (InitProducerId), so every
+producer here sets enable_idempotence=False explicitly.
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import harness  # noqa: E402
+from harness import case, check, check_eq  # noqa: E402
+
+SETUP_ERROR = None
+try:
+    import kafka
+    import kafka.errors as Errors
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka import codec as _codec
+except Exception as e:
+    SETUP_ERROR = "kafka-python not importable (%s: %s); run scripts/compat-setup.sh" % (type(e).__name__, e)
+
+CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
+
+
+def client_version():
+    libs = []
+    for mod in ("snappy", "lz4", "zstandard", "crc32c"):
+        try:
+            m = __import__(mod)
+            libs.append("%s %s" % (mod, getattr(m, "__version__", "?")))
+        except Exception:
+            libs.append("%s missing" % mod)
+    return "kafka-python %s (%s)" % (kafka.__version__, ", ".join(libs))
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def admin(ctx):
+    if getattr(ctx, "_admin", None) is None:
+        ctx._admin = KafkaAdminClient(bootstrap_servers=ctx.bootstrap, request_timeout_ms=20000)
+    return ctx._admin
+
+
+def create_topic(ctx, topic, partitions=1):
+    admin(ctx).create_topics({topic: {"num_partitions": partitions, "replication_factor": 1}},
+                             timeout_ms=15000)
+    wait_partitions(ctx, topic, partitions)
+    return topic
+
+
+def describe(ctx, topic):
+    ts = [t for t in admin(ctx).describe_topics([topic]) if t["name"] == topic]
+    return ts[0] if ts else None
+
+
+def wait_partitions(ctx, topic, partitions, timeout=10):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        t = describe(ctx, topic)
+        if t is not None and t.get("error_code", 0) == 0 and len(t["partitions"]) == partitions \
+                and all(p["leader_id"] >= 0 for p in t["partitions"]):
+            return t
+        last = t
+        time.sleep(0.1)
+    raise harness.CaseFailure("topic %s never showed %d partitions with leaders (last: %s)" % (
+        topic, partitions, harness._short(last)))
+
+
+def producer(ctx, **conf):
+    cfg = dict(bootstrap_servers=ctx.bootstrap, enable_idempotence=False, linger_ms=50,
+               request_timeout_ms=20000, max_block_ms=20000)
+    cfg.update(conf)
+    return KafkaProducer(**cfg)
+
+
+def produce(ctx, topic, records, flush_every=None, **conf):
+    p = producer(ctx, **conf)
+    try:
+        futs = []
+        for i, r in enumerate(records):
+            futs.append(p.send(topic, value=r.get("value"), key=r.get("key"),
+                               headers=list(r.get("headers") or []),
+                               partition=r.get("partition"), timestamp_ms=r.get("timestamp")))
+            if flush_every and (i + 1) % flush_every == 0:
+                p.flush(30)
+        p.flush(30)
+        out = []
+        for i, f in enumerate(futs):
+            try:
+                md = f.get(timeout=30)
+            except Exception as e:
+                raise harness.CaseFailure("delivery of record %d failed: %s: %s" % (i, type(e).__name__, e))
+            out.append((md.partition, md.offset))
+        return out
+    finally:
+        p.close(timeout=10)
+
+
+def consumer(ctx, **conf):
+    cfg = dict(bootstrap_servers=ctx.bootstrap, group_id=None, enable_auto_commit=False,
+               auto_offset_reset="none", request_timeout_ms=30000)
+    cfg.update(conf)
+    return KafkaConsumer(**cfg)
+
+
+def consume(ctx, topic, partition, offset, count, timeout=20.0, extra_wait=0.3):
+    c = consumer(ctx)
+    try:
+        tp = TopicPartition(topic, partition)
+        c.assign([tp])
+        c.seek(tp, offset)
+        got = []
+        deadline = time.time() + timeout
+        while len(got) < count and time.time() < deadline:
+            for _tp, recs in c.poll(timeout_ms=200).items():
+                got.extend(recs)
+        if len(got) == count and extra_wait:
+            end = time.time() + extra_wait
+            while time.time() < end:
+                for _tp, recs in c.poll(timeout_ms=100).items():
+                    got.extend(recs)
+        return [{"partition": r.partition, "offset": r.offset, "key": r.key, "value": r.value,
+                 "headers": [(k, v) for k, v in (r.headers or [])], "timestamp": r.timestamp}
+                for r in got]
+    finally:
+        c.close()
+
+
+def check_records(got, records, first_offset=0, partition=0, check_ts=False):
+    check_eq(len(got), len(records), "number of consumed records")
+    for i, (g, r) in enumerate(zip(got, records)):
+        where = "record %d" % i
+        check_eq(g["partition"], partition, where + " partition")
+        check_eq(g["offset"], first_offset + i, where + " offset")
+        check_eq(g["key"], r.get("key"), where + " key")
+        check_eq(g["value"], r.get("value"), where + " value")
+        check_eq(g["headers"], list(r.get("headers") or []), where + " headers")
+        if check_ts and r.get("timestamp") is not None:
+            check_eq(g["timestamp"], r["timestamp"], where + " timestamp")
+
+
+def check_offsets(reports, partition, first=0):
+    check_eq(reports, [(partition, first + i) for i in range(len(reports))], "delivery (partition, offset)")
+
+
+def begin_end(ctx, topic, partition):
+    c = consumer(ctx)
+    try:
+        tp = TopicPartition(topic, partition)
+        return c.beginning_offsets([tp], timeout_ms=10000)[tp], c.end_offsets([tp], timeout_ms=10000)[tp]
+    finally:
+        c.close()
+
+
+def simple_records(n, tag="v", key=True, size=0):
+    pad = (b" lorem ipsum dolor sit amet" * (size // 27 + 1))[:size]
+    return [{"key": (b"key-%d" % i) if key else None, "value": b"%s-%06d" % (tag.encode(), i) + pad,
+             "headers": [("idx", b"%d" % i)]} for i in range(n)]
+
+
+def expect_error(fn, err_cls, what):
+    try:
+        fn()
+    except err_cls:
+        return
+    except Exception as e:
+        raise harness.CaseFailure("%s: got %s: %s, want %s" % (what, type(e).__name__, e, err_cls.__name__))
+    raise harness.CaseFailure("%s: succeeded, want %s" % (what, err_cls.__name__))
+
+
+# ----------------------------------------------------------------------------- cases
+
+@case("admin_create_describe_delete")
+def _(ctx):
+    a = admin(ctx)
+    topic = ctx.topic()
+    res = a.create_topics({topic: {"num_partitions": 2, "replication_factor": 1}}, timeout_ms=15000)
+    check_eq([t["error_code"] for t in res["topics"]], [0], "create_topics error codes")
+    t = wait_partitions(ctx, topic, 2)
+    check_eq(sorted(p["partition_index"] for p in t["partitions"]), [0, 1], "partition ids")
+    brokers = {b["broker_id"] for b in a.describe_cluster()["brokers"]}
+    for p in t["partitions"]:
+        check(p["leader_id"] in brokers, "partition %d leader %s not in %s" % (p["partition_index"], p["leader_id"], brokers))
+        check_eq(list(p["replica_nodes"]), [p["leader_id"]], "replicas of partition %d" % p["partition_index"])
+    check(topic in a.list_topics(), "list_topics does not show %s" % topic)
+    expect_error(lambda: a.create_topics({topic: {"num_partitions": 2, "replication_factor": 1}}),
+                 Errors.TopicAlreadyExistsError, "second create_topics")
+    a.delete_topics([topic], timeout_ms=15000)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        if topic not in a.list_topics():
+            break
+        time.sleep(0.2)
+    else:
+        raise harness.CaseFailure("deleted topic still listed after 10 s")
+    expect_error(lambda: a.delete_topics([topic], timeout_ms=15000),
+                 Errors.UnknownTopicOrPartitionError, "deleting a deleted topic")
+
+
+@case("admin_create_invalid")
+def _(ctx):
+    a = admin(ctx)
+    expect_error(lambda: a.create_topics({"compat-bad/name": {"num_partitions": 1, "replication_factor": 1}}),
+                 Errors.InvalidTopicError, "create_topics with '/' in the name")
+    expect_error(lambda: a.create_topics({ctx.topic(): {"num_partitions": 1, "replication_factor": 3}}),
+                 Errors.InvalidReplicationFactorError, "replication_factor=3 on one broker")
+
+
+@case("admin_create_partitions")
+def _(ctx):
+    topic = create_topic(ctx, ctx.topic(), 1)
+    a = admin(ctx)
+    a.create_partitions({topic: 3}, timeout_ms=15000)
+    wait_partitions(ctx, topic, 3)
+    recs = simple_records(3)
+    for r in recs:
+        r["partition"] = 2
+    check_offsets(produce(ctx, topic, recs), 2)
+    check_records(consume(ctx, topic, 2, 0, 3), recs, partition=2)
+
+
+@case("admin_create_partitions_same_count")
+def _(ctx):
+    topic = create_topic(ctx, ctx.topic(), 2)
+    a = admin(ctx)
+    # Kafka answers INVALID_PARTITIONS both for a decrease and for the current count
+    expect_error(lambda: a.create_partitions({topic: 1}), Errors.InvalidPartitionsError,
+                 "create_partitions to fewer partitions")
+    expect_error(lambda: a.create_partitions({topic: 2}), Errors.InvalidPartitionsError,
+                 "create_partitions to the current count")
+
+
+@case("admin_describe_cluster")
+def _(ctx):
+    d = admin(ctx).describe_cluster()
+    check(d.get("cluster_id"), "empty cluster_id")
+    check_eq(len(d["brokers"]), 1, "number of brokers")
+    host, port = ctx.bootstrap.rsplit(":", 1)
+    b = d["brokers"][0]
+    check_eq((b["host"], b["port"]), (host, int(port)), "advertised broker address")
+
+
+@case("auto_create_on_metadata")
+def _(ctx):
+    topic = ctx.topic()
+    recs = simple_records(3)
+    check_offsets(produce(ctx, topic, recs), 0)
+    check_records(consume(ctx, topic, 0, 0, 3), recs)
+
+
+@case("headers_roundtrip")
+def _(ctx):
+    topic = create_topic(ctx, ctx.topic())
+    recs = [
+        {"key": b"k0", "value": b"one header", "headers": [("a", b"1")]},
+        {"key": b"k1", "value": b"repeated + empty", "headers": [("a", b"1"), ("a", b"2"), ("b", b"")]},
+        {"key": b"k2", "value": b"no headers", "headers": []},
+        # kafka-python's producer rejects a None header value (Kafka allows null header values)
+        {"key": b"k3", "value": b"empty header value", "headers": [("n", b"")]},
+        {"key": b"k4", "value": b"binary", "headers": [("\u043a\u043b\u044e\u0447", b"\x00\xff\x01 bin"), ("z", b"x" * 1000)]},
+    ]
+    check_offsets(produce(ctx, topic, recs), 0)
+    check_records(consume(ctx, topic, 0, 0, len(recs)), recs)
+
+
+@case("null_key")
+def _(ctx):
+    topic = create_topic(ctx, ctx.topic())
+    recs = [{"key": None, "value": b"null key 0"}, {"key": b"", "value": b"empty key"},
+            {"key": None, "value": b"null key 2"}, {"key": b"k", "value": b"key k"}]
+    for r in recs:
+        r["partition"] = 0
+    check_offsets(produce(ctx, topic, recs), 0)
+    check_records(consume(ctx, topic, 0, 0, len(recs)), recs)
+
+
+@case("null_value_tombstone")
+def _(ctx):
+    topic = create_topic(ctx, ctx.topic())
+    recs = [{"key": b"k", "value": b"live"}, {"key": b"k", "value": None},
+            {"key": b"e", "value": b""}, {"key": b"k2", "value": None, "headers": [("h", b"v")]}]
+    check_offsets(produce(ctx, topic, recs), 0)
+    check_records(consume(ctx, topic, 0, 0, len(recs)), recs)
+
+
+def _compression_case(codec):
+    def run(ctx):
+        if codec == "snappy" and not _codec.has_snappy():
+            raise harness.Skip("python-snappy not installed")
+        if codec == "lz4" and not _codec.has_lz4():
+            raise harness.Skip("lz4 not installed")
+        if codec == "zstd" and not _codec.has_zstd():
+            raise harness.Skip("zstandard not installed")
+        topic = create_topic(ctx, ctx.topic("comp-" + codec))
+        recs = simple_records(200, tag=codec, size=100)
+        reps = produce(ctx, topic, recs, compression_type=None if codec == "none" else codec,
+                       linger_ms=200, batch_size=1 << 20)
+        check_offsets(reps, 0)
+        check_records(consume(ctx, topic, 0, 0, len(recs)), recs)
+        check_eq(begin_end(ctx, topic, 0), (0, 200), "beginning/end offsets")
+    return run
+
+
+for _c in CODECS:
+    case("compression_" + _c)(_compression_case(_c))
+
+
+def _acks_case(acks):
+    def run(ctx):
+        topic = create_topic(ctx, ctx.topic())
+        recs = simple_records(100)
+        check_offsets(produce(ctx, topic, recs, flush_every=25, acks=acks, linger_ms=5), 0)
+        check_records(consume(ctx, topic, 0, 0, len(recs)), recs)
+    return run
+
+
+case("acks_1")(_acks_case(1))
+case("acks_all")(_acks_case("all"))
+
+
+@case("multi_partition_explicit")
+def _(ctx):
+    topic = create_topic(ctx, ctx.topic(), 3)
+    counts = {0: 3, 1: 5, 2: 7}
+    recs = [{"key": b"k%d" % i, "value": b"p%d-%d" % (p, i), "partition": p}
+            for p, n in counts.items() for i in range(n)]
+    reps = produce(ctx, topic, recs)
+    for p, n in counts.items():
+        check_eq([rep for rep, r in zip(reps, recs) if r["partition"] == p], [(p, i) for i in range(n)],
+                 "delivery reports for partition %d" % p)
+        check_records(consume(ctx, topic, p, 0, n), [r for r in recs if r["partition"] == p], partition=p)
+        check_eq(begin_end(ctx, topic, p), (0, n), "beginning/end offsets of partition %d" % p)
+
+
+def _mid_batch_case(codec):
+    def run(ctx):
+        topic = create_topic(ctx, ctx.topic())
+        recs = simple_records(10)
+        check_offsets(produce(ctx, topic, recs, linger_ms=200, compression_type=codec), 0)
+        got = consume(ctx, topic, 0, 4, 6)
+        check(got, "nothing consumed from offset 4")
+        check_eq(got[0]["offset"], 4, "first offset returned when assigned at 4")
+        check_records(got, recs[4:], first_offset=4)
+    return run
+
+
+case("fetch_mid_batch")(_mid_batch_case(None))
+case("fetch_mid_batch_compressed")(_mid_batch_case("gzip"))
+
+
+@case("many_batches_contiguous")
+def _(ctx):
+    topic = create_topic(ctx, ctx.topic())
+    recs = simple_records(3000, size=20)
+    check_offsets(produce(ctx, topic, recs, linger_ms=2, batch_size=4096), 0)
+    check_records(consume(ctx, topic, 0, 0, 3000, timeout=40), recs)
+    check_eq(begin_end(ctx, topic, 0), (0, 3000), "beginning/end offsets")
+
+
+@case("list_offsets_earliest_latest")
+def _(ctx):
+    topic = create_topic(ctx, ctx.topic())
+    check_eq(begin_end(ctx, topic, 0), (0, 0), "beginning/end offsets of an empty partition")
+    recs = simple_records(20)
+    check_offsets(produce(ctx, topic, recs, flush_every=10, linger_ms=100), 0)
+    check_eq(begin_end(ctx, topic, 0), (0, 20), "beginning/end offsets after 20 records")
+    from kafka.admin import OffsetSpec
+    tp = TopicPartition(topic, 0)
+    res = admin(ctx).list_partition_offsets({tp: OffsetSpec.EARLIEST})
+    check_eq(res[tp].offset, 0, "admin list_partition_offsets EARLIEST")
+    res = admin(ctx).list_partition_offsets({tp: OffsetSpec.LATEST})
+    check_eq(res[tp].offset, 20, "admin list_partition_offsets LATEST")
+
+
+@case("list_offsets_max_timestamp")
+def _(ctx):
+    from kafka.admin import OffsetSpec
+    topic = create_topic(ctx, ctx.topic())
+    base = int(time.time() * 1000) - 60000
+    recs = [{"key": b"k%d" % i, "value": b"v%d" % i, "timestamp": base + i} for i in range(10)]
+    recs[6]["timestamp"] = base + 50000
+    check_offsets(produce(ctx, topic, recs, linger_ms=200), 0)
+    tp = TopicPartition(topic, 0)
+    res = admin(ctx).list_partition_offsets({tp: OffsetSpec.MAX_TIMESTAMP})[tp]
+    check_eq((res.offset, res.timestamp), (6, base + 50000), "MAX_TIMESTAMP (offset, timestamp)")
+
+
+@case("offsets_for_times")
+def _(ctx):
+    topic = create_topic(ctx, ctx.topic())
+    base = int(time.time() * 1000) - 600000
+    recs = [{"key": b"k%d" % i, "value": b"v%d" % i, "timestamp": base + 1000 * i} for i in range(10)]
+    check_offsets(produce(ctx, topic, recs, linger_ms=200), 0)
+    check_records(consume(ctx, topic, 0, 0, 10), recs, check_ts=True)
+    c = consumer(ctx)
+    try:
+        tp = TopicPartition(topic, 0)
+        for target, want in [(base - 5, 0), (base, 0), (base + 3500, 4), (base + 9000, 9), (base + 9001, None)]:
+            res = c.offsets_for_times({tp: target}, timeout_ms=10000)[tp]
+            if want is None:
+                check(res is None, "offsets_for_times(base+%d): got %s, want None" % (target - base, res))
+            else:
+                check(res is not None, "offsets_for_times(base+%d): got None, want offset %d" % (target - base, want))
+                check_eq(res.offset, want, "offsets_for_times(base+%d) offset" % (target - base))
+                check_eq(res.timestamp, base + 1000 * want, "offsets_for_times(base+%d) timestamp" % (target - base))
+    finally:
+        c.close()
+
+
+@case("large_record")
+def _(ctx):
+    topic = create_topic(ctx, ctx.topic())
+    recs = [{"key": b"big", "value": os.urandom(700 * 1024)}, {"key": b"small", "value": b"after"}]
+    check_offsets(produce(ctx, topic, recs, max_request_size=2 << 20), 0)
+    check_records(consume(ctx, topic, 0, 0, 2), recs)
+
+
+if __name__ == "__main__":
+    sys.exit(harness.main("kafka-python", __file__, client_version, SETUP_ERROR))

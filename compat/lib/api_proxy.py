@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""A Kafka-protocol proxy that narrows a broker's API surface (development tool, stdlib only).
+
+    python3 compat/lib/api_proxy.py --listen 19094 --upstream 127.0.0.1:19092 [--allow 0,1,2,...]
+    compat/run --bootstrap 127.0.0.1:19094
+
+Forwards to an upstream broker (e.g. the reference kfake) but
+  * removes every API key not in --allow from ApiVersions responses (default: what Rivulet serves
+    today: Produce 0, Fetch 1, ListOffsets 2, Metadata 3, ApiVersions 18, CreateTopics 19,
+    DeleteTopics 20, CreatePartitions 37, DescribeCluster 60),
+  * advertises Produce from v0 (--produce-min), as Kafka 4 does (KAFKA-18659),
+  * closes the connection on a request for any other API key, as a broker does for an API it
+    does not serve, and logs it ("REJECT ..."),
+  * rewrites the upstream's advertised 127.0.0.1:<upstream port> to the proxy's port in Metadata
+    and DescribeCluster responses, so that clients stay on the proxy.
+It shows whether a client suite depends on APIs the broker under test lacks (consumer groups,
+InitProducerId, DescribeConfigs, telemetry, ...). Every request is logged as "REQ key vN client".
+"""
+
+import argparse
+import asyncio
+import struct
+import sys
+import time
+
+RIVULET_APIS = [0, 1, 2, 3, 18, 19, 20, 37, 60]
+API_NAMES = {0: "Produce", 1: "Fetch", 2: "ListOffsets", 3: "Metadata", 8: "OffsetCommit", 9: "OffsetFetch",
+             10: "FindCoordinator", 11: "JoinGroup", 12: "Heartbeat", 13: "LeaveGroup", 14: "SyncGroup",
+             15: "DescribeGroups", 16: "ListGroups", 18: "ApiVersions", 19: "CreateTopics", 20: "DeleteTopics",
+             22: "InitProducerId", 32: "DescribeConfigs", 33: "AlterConfigs", 36: "SaslAuthenticate",
+             37: "CreatePartitions", 44: "IncrementalAlterConfigs", 60: "DescribeCluster",
+             61: "DescribeProducers", 68: "ConsumerGroupHeartbeat", 69: "ConsumerGroupDescribe",
+             71: "GetTelemetrySubscriptions", 72: "PushTelemetry", 75: "DescribeTopicPartitions"}
+
+
+def uvarint(buf, pos):
+    shift = value = 0
+    while True:
+        b = buf[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return value, pos
+        shift += 7
+
+
+def enc_uvarint(v):
+    out = bytearray()
+    while True:
+        b = v & 0x7F
+        v >>= 7
+        if v:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def filter_api_versions(payload, version, allow, produce_min=None):
+    """payload: response without the size prefix (correlation id first). Returns new payload."""
+    pos = 4
+    error = struct.unpack(">h", payload[pos:pos + 2])[0]
+    pos += 2
+    if error == 35:          # UNSUPPORTED_VERSION: the body is v0
+        version = 0
+    flexible = version >= 3
+    if flexible:
+        n, p2 = uvarint(payload, pos)
+        n -= 1
+    else:
+        n = struct.unpack(">i", payload[pos:pos + 4])[0]
+        p2 = pos + 4
+    head = payload[:pos]
+    entries = []
+    p = p2
+    for _ in range(max(n, 0)):
+        start = p
+        key = struct.unpack(">h", payload[p:p + 2])[0]
+        p += 6
+        if flexible:
+            ntags, p = uvarint(payload, p)
+            for _ in range(ntags):
+                _tag, p = uvarint(payload, p)
+                size, p = uvarint(payload, p)
+                p += size
+        if key in allow:
+            entry = payload[start:p]
+            if key == 0 and produce_min is not None:
+                entry = entry[:2] + struct.pack(">h", produce_min) + entry[4:]
+            entries.append(entry)
+    count = enc_uvarint(len(entries) + 1) if flexible else struct.pack(">i", len(entries))
+    return head + count + b"".join(entries) + payload[p:]
+
+
+class Proxy:
+    def __init__(self, listen_port, up_host, up_port, allow, log, produce_min=None):
+        self.listen_port, self.up_host, self.up_port = listen_port, up_host, up_port
+        self.produce_min = produce_min
+        self.allow = set(allow)
+        self.log = log
+        self.advertised_from = b"\x00\x09127.0.0.1" + struct.pack(">i", up_port)
+        self.advertised_to = b"\x00\x09127.0.0.1" + struct.pack(">i", listen_port)
+        self.c_from = b"\x0a127.0.0.1" + struct.pack(">i", up_port)       # compact string
+        self.c_to = b"\x0a127.0.0.1" + struct.pack(">i", listen_port)
+
+    def note(self, msg):
+        self.log.write("%s %s\n" % (time.strftime("%H:%M:%S"), msg))
+        self.log.flush()
+
+    async def handle(self, creader, cwriter):
+        try:
+            ureader, uwriter = await asyncio.open_connection(self.up_host, self.up_port)
+        except OSError as e:
+            self.note("upstream connect failed: %s" % e)
+            cwriter.close()
+            return
+        inflight = {}
+        peer = cwriter.get_extra_info("peername")
+
+        async def c2u():
+            try:
+                while True:
+                    hdr = await creader.readexactly(4)
+                    size = struct.unpack(">i", hdr)[0]
+                    body = await creader.readexactly(size)
+                    key, ver, corr = struct.unpack(">hhi", body[:8])
+                    clen = struct.unpack(">h", body[8:10])[0]
+                    client = body[10:10 + clen].decode(errors="replace") if clen > 0 else "-"
+                    name = API_NAMES.get(key, str(key))
+                    if key not in self.allow:
+                        self.note("REJECT %s(%d) v%d client=%s peer=%s" % (name, key, ver, client, peer))
+                        break
+                    self.note("REQ %s(%d) v%d client=%s" % (name, key, ver, client))
+                    inflight[corr] = (key, ver)
+                    uwriter.write(hdr + body)
+                    await uwriter.drain()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass
+            finally:
+                uwriter.close()
+                cwriter.close()
+
+        async def u2c():
+            try:
+                while True:
+                    hdr = await ureader.readexactly(4)
+                    body = await ureader.readexactly(struct.unpack(">i", hdr)[0])
+                    corr = struct.unpack(">i", body[:4])[0]
+                    key, ver = inflight.pop(corr, (None, None))
+                    if key == 18:
+                        body = filter_api_versions(body, ver, self.allow, self.produce_min)
+                    elif key in (3, 60, 10):
+                        body = body.replace(self.advertised_from, self.advertised_to).replace(self.c_from, self.c_to)
+                    cwriter.write(struct.pack(">i", len(body)) + body)
+                    await cwriter.drain()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass
+            finally:
+                cwriter.close()
+
+        await asyncio.gather(c2u(), u2c())
+
+    async def serve(self):
+        server = await asyncio.start_server(self.handle, "127.0.0.1", self.listen_port)
+        self.note("listening on 127.0.0.1:%d -> %s:%d, allowed APIs %s" % (
+            self.listen_port, self.up_host, self.up_port, sorted(self.allow)))
+        async with server:
+            await server.serve_forever()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--listen", type=int, required=True)
+    ap.add_argument("--upstream", required=True, help="HOST:PORT; the upstream must advertise 127.0.0.1")
+    ap.add_argument("--allow", default=",".join(map(str, RIVULET_APIS)), help="comma-separated API keys")
+    ap.add_argument("--log", help="log file (default stderr)")
+    ap.add_argument("--produce-min", type=int, default=0,
+                    help="advertise Produce from this version (default 0, as Kafka 4 does since KAFKA-18659; "
+                         "-1: leave the upstream's range)")
+    args = ap.parse_args()
+    host, port = args.upstream.rsplit(":", 1)
+    log = open(args.log, "a") if args.log else sys.stderr
+    allow = [int(x) for x in args.allow.split(",") if x.strip()]
+    try:
+        produce_min = None if args.produce_min < 0 else args.produce_min
+        asyncio.run(Proxy(args.listen, host, int(port), allow, log, produce_min).serve())
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
