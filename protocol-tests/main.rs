@@ -6,5 +6,6 @@ mod harness;
 
 mod api_versions;
 mod every_version;
+mod idempotence;
 mod malformed;
 mod produce_fetch;

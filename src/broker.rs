@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use crate::metadata::{write_atomically, Metadata, TopicError};
+use crate::txn::ProducerIdManager;
 
 /// The on-disk format this build reads and writes.
 pub const DATA_FORMAT_VERSION: u32 = 1;
@@ -54,6 +55,8 @@ pub struct BrokerState {
     pub advertised_port: i32,
     /// Topics and partitions.
     pub metadata: Metadata,
+    /// Producer id allocation.
+    pub producer_ids: ProducerIdManager,
 }
 
 /// A cheap, cloneable handle to the broker state.
@@ -78,6 +81,10 @@ impl Broker {
         std::fs::create_dir_all(&dir).map_err(io)?;
         let cluster_id = load_or_create_identity(&dir, config.node_id)?;
         let metadata = Metadata::open(&dir, &config)?;
+        let producer_ids = ProducerIdManager::open(&dir).map_err(|source| StartupError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
         let advertised_port = if config.advertised_port == 0 {
             bound_port
         } else {
@@ -88,6 +95,7 @@ impl Broker {
             advertised_port: advertised_port as i32,
             cluster_id,
             metadata,
+            producer_ids,
             config,
         })))
     }

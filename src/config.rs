@@ -60,6 +60,8 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("max.connections", "10000"),
     ("delete.topic.enable", "true"),
     ("log.flush.offset.checkpoint.interval.ms", "60000"),
+    ("producer.id.expiration.ms", "86400000"),
+    ("producer.id.expiration.check.interval.ms", "600000"),
 ];
 
 /// The typed, validated broker configuration.
@@ -87,6 +89,10 @@ pub struct Config {
     pub max_connections: usize,
     /// How often every partition is fsynced and its recovery point advanced.
     pub flush_checkpoint_interval_ms: u64,
+    /// Producer state is forgotten after this long without a batch (`producer.id.expiration.ms`).
+    pub producer_id_expiration_ms: i64,
+    /// How often expired producers are looked for.
+    pub producer_id_expiration_check_interval_ms: u64,
     /// Every setting as resolved, by Kafka name; the source of topic-config defaults.
     pub raw: BTreeMap<String, String>,
     /// Settings that came from a file, the environment or the command line rather than defaults.
@@ -150,6 +156,13 @@ impl Config {
             flush_checkpoint_interval_ms: parse_num(
                 &raw,
                 "log.flush.offset.checkpoint.interval.ms",
+                1,
+                i32::MAX as i64,
+            )? as u64,
+            producer_id_expiration_ms: parse_num(&raw, "producer.id.expiration.ms", 1, i64::MAX)?,
+            producer_id_expiration_check_interval_ms: parse_num(
+                &raw,
+                "producer.id.expiration.check.interval.ms",
                 1,
                 i32::MAX as i64,
             )? as u64,

@@ -9,6 +9,7 @@
 //!     handlers    one file per API family; error_codes maps every internal error to Kafka's
 //!       broker      shared handle: config, identity (meta.properties), metadata
 //!       metadata    topics and partitions, persisted atomically
+//!       txn         producer ids, per-partition producer state (idempotence)
 //!       log         segments, offset and time indexes, recovery, group-commit fsync
 //!   connection  <- replies written in request order (deferred ones awaited in place)
 //! ```
@@ -25,3 +26,4 @@ pub mod metadata;
 pub mod protocol;
 pub mod server;
 pub mod topic_config;
+pub mod txn;

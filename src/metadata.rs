@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use crate::log::{LogConfig, LogError, PartitionLog};
+use crate::txn::ProducerStateManager;
 
 /// Name of the persisted topic table inside the data directory.
 const TOPICS_FILE: &str = "topics.json";
@@ -63,6 +64,8 @@ pub struct Partition {
     pub log: PartitionLog,
     /// Notified after every append so long-polling fetches answer at once.
     pub appended: Notify,
+    /// Idempotent producers' state; held across check, append and record of their batches.
+    pub producers: Mutex<ProducerStateManager>,
 }
 
 /// A topic: name, id, config overrides and partitions.
@@ -199,10 +202,17 @@ impl Metadata {
             std::fs::remove_dir_all(&dir)?;
         }
         let log = PartitionLog::open(&dir, *log_config, now_ms())?;
+        let producers = ProducerStateManager::load(
+            &dir,
+            &log,
+            now_ms(),
+            self.config.producer_id_expiration_ms,
+        )?;
         Ok(Arc::new(Partition {
             index,
             log,
             appended: Notify::new(),
+            producers: Mutex::new(producers),
         }))
     }
 
@@ -345,10 +355,14 @@ impl Metadata {
         Ok(())
     }
 
-    /// Flushes and closes every partition log (clean shutdown).
+    /// Snapshots producer state, then flushes and closes every partition log (clean shutdown).
     pub fn close(&self) -> Result<(), TopicError> {
         for topic in self.topics() {
             for partition in topic.partitions.read().iter() {
+                {
+                    let producers = partition.producers.lock();
+                    producers.take_snapshot(partition.log.log_end_offset())?;
+                }
                 partition.log.close()?;
             }
         }

@@ -79,7 +79,8 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
         })??;
     let (shutdown, rx) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, broker.clone(), rx.clone()));
-    tokio::spawn(flush_loop(broker.clone(), rx));
+    tokio::spawn(flush_loop(broker.clone(), rx.clone()));
+    tokio::spawn(producer_expiry_loop(broker.clone(), rx));
     tracing::info!(%addr, cluster_id = %broker.cluster_id, "rivulet is serving");
     Ok(ServerHandle {
         addr,
@@ -115,6 +116,32 @@ async fn flush_loop(broker: Broker, mut shutdown: watch::Receiver<bool>) {
         .await;
         if let Err(e) = flushed {
             tracing::error!(error = %e, "periodic flush task failed");
+        }
+    }
+}
+
+/// Forgets idempotent producers idle for `producer.id.expiration.ms`, checking every
+/// `producer.id.expiration.check.interval.ms`, as Kafka does.
+async fn producer_expiry_loop(broker: Broker, mut shutdown: watch::Receiver<bool>) {
+    let period = Duration::from_millis(broker.config.producer_id_expiration_check_interval_ms);
+    let mut ticker = tokio::time::interval(period);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let now = crate::broker::now_ms();
+        for topic in broker.metadata.topics() {
+            for p in topic.partitions.read().iter() {
+                let expired = p
+                    .producers
+                    .lock()
+                    .expire(now, broker.config.producer_id_expiration_ms);
+                if expired > 0 {
+                    tracing::debug!(topic = %topic.name, partition = p.index, expired, "producer ids expired");
+                }
+            }
         }
     }
 }

@@ -5,6 +5,7 @@ use kafka_protocol::error::ResponseError;
 
 use crate::log::{BatchError, LogError};
 use crate::metadata::TopicError;
+use crate::txn::ProducerError;
 
 /// The Kafka error for a topic operation that failed.
 pub fn topic_error(e: &TopicError) -> ResponseError {
@@ -39,6 +40,17 @@ pub fn log_error(e: &LogError) -> ResponseError {
         LogError::Closed { .. } => ResponseError::UnknownTopicOrPartition,
         LogError::Io(_) | LogError::Corrupt(_) | LogError::SyncFailed(_) => {
             ResponseError::KafkaStorageError
+        }
+    }
+}
+
+/// The Kafka error for an idempotent batch that was refused.
+pub fn producer_error(e: &ProducerError) -> ResponseError {
+    match e {
+        ProducerError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+        ProducerError::OutOfOrderSequence { .. }
+        | ProducerError::InvalidSequenceForNewEpoch { .. } => {
+            ResponseError::OutOfOrderSequenceNumber
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod fetch;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
+pub mod producers;
 pub mod topics;
 
 /// A response whose remaining work (an fsync, a long poll) runs after the next request on the
@@ -67,6 +68,12 @@ pub async fn dispatch(broker: &Broker, request: Request) -> Reply {
         )),
         RequestKind::CreatePartitions(req) => Reply::now(ResponseKind::CreatePartitions(
             topics::create_partitions(broker, req),
+        )),
+        RequestKind::InitProducerId(req) => Reply::now(ResponseKind::InitProducerId(
+            producers::init_producer_id(broker, &req),
+        )),
+        RequestKind::DescribeProducers(req) => Reply::now(ResponseKind::DescribeProducers(
+            producers::describe_producers(broker, &req),
         )),
         RequestKind::DescribeCluster(req) => Reply::now(ResponseKind::DescribeCluster(
             describe_cluster::handle(broker, &req),

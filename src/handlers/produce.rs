@@ -19,6 +19,7 @@ use super::{error_codes, Reply};
 use crate::broker::{now_ms, Broker};
 use crate::log::{batch, AppendOptions};
 use crate::metadata::{Partition, Topic};
+use crate::txn::{ProducerBatch, ProducerStateManager, Verdict};
 
 /// A partition that was appended to and must be durable before an acks=all reply.
 struct Pending {
@@ -178,7 +179,7 @@ fn append(
         log_append_time,
         partition_leader_epoch: 0,
     };
-    partition.log.append(&mut buf, &opts).map_err(|e| {
+    let storage = |e: crate::log::LogError| {
         let code = error_codes::log_error(&e);
         if code == ResponseError::KafkaStorageError {
             tracing::error!(topic = %topic.name, partition = partition.index, error = %e, "append failed");
@@ -187,7 +188,67 @@ fn append(
             code,
             message: Some(e.to_string()),
         }
-    })
+    };
+    let Some(producer) = ProducerBatch::of(&header) else {
+        let info = partition.log.append(&mut buf, &opts).map_err(storage)?;
+        if info.rolled {
+            snapshot_producers(topic, partition);
+        }
+        return Ok(info);
+    };
+    if header.is_transactional() {
+        // No transaction coordinator yet: no partition can be part of a transaction.
+        return Err(Failure {
+            code: ResponseError::InvalidTxnState,
+            message: Some(
+                "transactional batches need a transaction coordinator, which this broker does not run yet".into(),
+            ),
+        });
+    }
+    // Check, append and record under one lock so the state always matches the log.
+    let mut producers = partition.producers.lock();
+    match producers.check(&producer) {
+        Err(e) => Err(Failure {
+            code: error_codes::producer_error(&e),
+            message: Some(e.to_string()),
+        }),
+        Ok(Verdict::Duplicate(original)) => Ok(crate::log::AppendInfo {
+            base_offset: original.first_offset,
+            last_offset: original.last_offset,
+            log_append_time_ms: -1,
+            log_start_offset: partition.log.log_start_offset(),
+            max_timestamp: original.timestamp,
+            record_count: original.last_offset - original.first_offset + 1,
+            rolled: false,
+        }),
+        Ok(Verdict::Append) => {
+            let info = partition.log.append(&mut buf, &opts).map_err(storage)?;
+            producers.record(
+                &producer,
+                info.base_offset,
+                info.last_offset,
+                info.max_timestamp,
+            );
+            if info.rolled {
+                take_snapshot(topic, partition, &producers);
+            }
+            Ok(info)
+        }
+    }
+}
+
+/// Snapshots producer state when the log rolled a segment, as Kafka does, so a restart replays
+/// at most the active segment.
+fn snapshot_producers(topic: &Topic, partition: &Partition) {
+    let producers = partition.producers.lock();
+    take_snapshot(topic, partition, &producers);
+}
+
+fn take_snapshot(topic: &Topic, partition: &Partition, producers: &ProducerStateManager) {
+    // A failed snapshot only lengthens the replay at the next start; the log stays the truth.
+    if let Err(e) = producers.take_snapshot(partition.log.log_end_offset()) {
+        tracing::warn!(topic = %topic.name, partition = partition.index, error = %e, "producer snapshot failed");
+    }
 }
 
 /// Kafka's `message.timestamp.before.max.ms` / `after.max.ms` (CreateTime topics only): the

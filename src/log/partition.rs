@@ -88,6 +88,8 @@ pub struct AppendInfo {
     pub max_timestamp: i64,
     /// Number of records appended.
     pub record_count: i64,
+    /// Whether this append started a new segment (the moment Kafka snapshots producer state).
+    pub rolled: bool,
 }
 
 /// Answer to a fetch.
@@ -301,7 +303,8 @@ impl PartitionLog {
                 "{offset_span} offsets from {base_offset} overflow the offset space"
             ))
         })?;
-        if inner.should_roll(total, max_timestamp, last_offset, opts.now_ms) {
+        let rolled = inner.should_roll(total, max_timestamp, last_offset, opts.now_ms);
+        if rolled {
             inner.roll(&self.dir, opts.now_ms)?;
         }
         if last_offset - inner.active().base_offset() > i32::MAX as i64 {
@@ -334,6 +337,7 @@ impl PartitionLog {
             log_start_offset: inner.log_start_offset,
             max_timestamp,
             record_count,
+            rolled,
         })
     }
 
@@ -676,6 +680,7 @@ mod tests {
                 log_start_offset: 0,
                 max_timestamp: 1002,
                 record_count: 3,
+                rolled: false,
             }
         );
         let mut b2 = encode_batch(&records(0, 5, 2000), Compression::Gzip);

@@ -4,7 +4,8 @@
 
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeClusterRequest, FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
+    DescribeClusterRequest, DescribeProducersRequest, FetchRequest, InitProducerIdRequest,
+    ListOffsetsRequest, MetadataRequest, ProduceRequest,
 };
 use kafka_protocol::protocol::Message;
 
@@ -74,6 +75,16 @@ pub const SUPPORTED: &[ApiRange] = &[
         ApiKey::CreatePartitions,
         CreatePartitionsRequest::VERSIONS.min,
         CreatePartitionsRequest::VERSIONS.max,
+    ),
+    range(
+        ApiKey::InitProducerId,
+        InitProducerIdRequest::VERSIONS.min,
+        InitProducerIdRequest::VERSIONS.max,
+    ),
+    range(
+        ApiKey::DescribeProducers,
+        DescribeProducersRequest::VERSIONS.min,
+        DescribeProducersRequest::VERSIONS.max,
     ),
     range(
         ApiKey::DescribeCluster,
