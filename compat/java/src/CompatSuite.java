@@ -1,8 +1,9 @@
 // Java kafka-clients compatibility cases for the broker core.
 //
 // Compiled by compat/java/run with javac 17 against kafka-clients 4.3.0 (jars from
-// scripts/compat-setup.sh). No consumer groups (no group.id: assign + seek, no commits) and no
-// idempotence (enable.idempotence=false), since the broker does not serve those yet.
+// scripts/compat-setup.sh). No consumer groups (no group.id: assign + seek, no commits). Producers
+// set enable.idempotence=false except idempotent_default_producer, which keeps the client's
+// defaults (idempotent, acks=all: InitProducerId + DescribeProducers).
 //
 // Output: "# client: ..." then one "PASS name" / "FAIL name: reason" / "SKIP name: reason" line
 // per case; compat/java/run turns that into the closing "N passed, M failed, K skipped" line.
@@ -483,6 +484,79 @@ public class CompatSuite {
             try (Admin a = admin()) {
                 ListOffsetsResult.ListOffsetsResultInfo r = a.listOffsets(Map.of(tp, OffsetSpec.forTimestamp(base + 3500))).partitionResult(tp).get(20, TimeUnit.SECONDS);
                 checkEq(r.offset(), 4L, "Admin.listOffsets forTimestamp(base+3500)");
+            }
+        });
+        CASES.put("idempotent_default_producer", () -> {
+            // A producer with kafka-clients' DEFAULT settings: no enable.idempotence / acks override
+            // (4.x defaults: enable.idempotence=true, acks=all, max.in.flight=5), so it sends
+            // InitProducerId and numbers its batches. Only bootstrap, serializers and the case's own
+            // timeouts are set; the default partitioner spreads the keyed records.
+            String t = createTopic("idem-default", 3);
+            Properties pp = new Properties();
+            pp.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            pp.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+            pp.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+            pp.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 20000);
+            pp.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 15000);
+            pp.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 30000);
+            List<Rec> recs = simpleRecords(60, "idem", 0);
+            List<Future<RecordMetadata>> futs = new ArrayList<>();
+            long tSend = System.currentTimeMillis();
+            try (KafkaProducer<byte[], byte[]> p = new KafkaProducer<>(pp)) {
+                for (int i = 0; i < recs.size(); i++) {   // 3 flushes: several batches per partition
+                    Rec r = recs.get(i);
+                    futs.add(p.send(new ProducerRecord<>(t, null, null, r.key(), r.value(), r.headers())));
+                    if ((i + 1) % 20 == 0) p.flush();
+                }
+            }
+            long tDone = System.currentTimeMillis();
+            Map<Integer, List<Rec>> byPartition = new java.util.TreeMap<>();
+            Map<Integer, List<Long>> offsets = new java.util.TreeMap<>();
+            for (int i = 0; i < futs.size(); i++) {
+                RecordMetadata md;
+                try {
+                    md = futs.get(i).get(30, TimeUnit.SECONDS);
+                } catch (ExecutionException e) {
+                    throw new Failure("delivery of record " + i + " failed: " + e.getCause());
+                }
+                byPartition.computeIfAbsent(md.partition(), k -> new ArrayList<>()).add(recs.get(i));
+                offsets.computeIfAbsent(md.partition(), k -> new ArrayList<>()).add(md.offset());
+            }
+            checkEq(byPartition.keySet().toString(), "[0, 1, 2]", "partitions the default partitioner chose for 60 keys");
+            List<TopicPartition> tps = new ArrayList<>();
+            for (int p = 0; p < 3; p++) {
+                List<Long> want = new ArrayList<>();
+                for (long o = 0; o < byPartition.get(p).size(); o++) want.add(o);
+                checkEq(offsets.get(p), want, "delivery report offsets of partition " + p + " (in send order)");
+                checkRecords(consume(t, p, 0, byPartition.get(p).size()), byPartition.get(p), 0, p, false);
+                checkBeginEnd(t, p, 0, byPartition.get(p).size());
+                tps.add(new TopicPartition(t, p));
+            }
+            try (Admin a = admin()) {
+                Map<TopicPartition, org.apache.kafka.clients.admin.DescribeProducersResult.PartitionProducerState> st =
+                    a.describeProducers(tps).all().get(20, TimeUnit.SECONDS);
+                Long pid = null;
+                for (TopicPartition tp : tps) {
+                    List<org.apache.kafka.clients.admin.ProducerState> ps = st.get(tp).activeProducers();
+                    checkEq(ps.size(), 1, "describeProducers(" + tp.partition() + "): number of active producers (" + ps + ")");
+                    org.apache.kafka.clients.admin.ProducerState s = ps.get(0);
+                    check(s.producerId() >= 0, "partition " + tp.partition() + ": producer id " + s.producerId() + ", want >= 0");
+                    if (pid == null) pid = s.producerId();
+                    checkEq(s.producerId(), pid, "partition " + tp.partition() + ": producer id (same producer on every partition)");
+                    checkEq(s.producerEpoch(), 0, "partition " + tp.partition() + ": producer epoch of a fresh idempotent producer");
+                    checkEq(s.lastSequence(), byPartition.get(tp.partition()).size() - 1,
+                        "partition " + tp.partition() + ": last sequence (records sent there - 1)");
+                    check(s.currentTransactionStartOffset().isEmpty(),
+                        "partition " + tp.partition() + ": current transaction start offset " + s.currentTransactionStartOffset() + ", want none");
+                }
+                // Kafka reports the max timestamp of the producer's last batch (CreateTime, set by
+                // the client between tSend and tDone); checked last so that a broker reporting -1
+                // (kfake: kfake-quirks.txt) fails on this alone
+                for (TopicPartition tp : tps) {
+                    long ts = st.get(tp).activeProducers().get(0).lastTimestamp();
+                    check(ts >= tSend && ts <= tDone, "partition " + tp.partition() + ": last timestamp " + ts
+                        + ", want the last batch's CreateTime, within [" + tSend + ", " + tDone + "]");
+                }
             }
         });
         CASES.put("large_record", () -> {
