@@ -2,7 +2,8 @@
 
 No consumer groups: every consumer uses assign() with explicit offsets and never commits
 (confluent-kafka insists on a group.id, so a throw-away one is set; no offsets are stored).
-No idempotence: enable.idempotence=false (librdkafka's default) is set explicitly.
+No idempotence: enable.idempotence=false (librdkafka's default) is set explicitly, except in
+idempotent_producer (InitProducerId; librdkafka has no DescribeProducers admin call).
 """
 
 import os
@@ -61,19 +62,20 @@ def wait_partitions(ctx, topic, partitions, timeout=10):
     raise harness.CaseFailure("topic %s never showed %d partitions in metadata (last: %s)" % (topic, partitions, last))
 
 
-def produce(ctx, topic, records, conf=None, flush_every=None):
-    """records: list of dicts with value/key/headers/timestamp/partition. Returns [(partition, offset)]."""
+def produce(ctx, topic, records, conf=None, flush_every=None, debug_lines=None):
+    """records: list of dicts with value/key/headers/timestamp/partition. Returns [(partition, offset)].
+    debug_lines: a list that receives librdkafka's debug lines (conf "debug", default "msg")."""
     pconf = {"bootstrap.servers": ctx.bootstrap, "enable.idempotence": False, "linger.ms": 50,
              "message.timeout.ms": 30000}
     pconf.update(conf or {})
     codec = pconf.get("compression.type", "none")
     wire_log = None
-    if codec != "none":
+    if codec != "none" or debug_lines is not None:
         # librdkafka silently sends uncompressed batches when it thinks the broker lacks the codec
         # (feature checks on ApiVersions: Produce v0-v2 for gzip/snappy before librdkafka 2.10,
         # FindCoordinator v0 for lz4): watch its per-batch debug lines to see the codec on the wire
         wire_log = _LogCapture()
-        pconf["debug"] = "msg"
+        pconf.setdefault("debug", "msg")
         p = Producer(pconf, logger=wire_log.logger)
     else:
         p = Producer(pconf)
@@ -104,8 +106,10 @@ def produce(ctx, topic, records, conf=None, flush_every=None):
         err, part, off = rep
         check(err is None, "delivery of record %d failed: %s" % (i, err))
         out.append((part, off))
-    if wire_log is not None:
+    if wire_log is not None and codec != "none":
         check_wire_codec(wire_log.lines, codec)
+    if debug_lines is not None:
+        debug_lines.extend(wire_log.lines)
     return out
 
 
@@ -451,6 +455,59 @@ def _(ctx):
             check_eq(res[0].offset, want, "offsets_for_times(base+%d)" % (target - base))
     finally:
         c.close()
+
+
+@case("idempotent_producer")
+def _(ctx):
+    # enable.idempotence=true: librdkafka sends InitProducerId, forces acks=all and numbers each
+    # batch (PID, epoch, BaseSeq). 3 partitions, zstd, several batches per partition.
+    topic = create_topic(ctx, ctx.topic(), 3)
+    counts = {0: 40, 1: 25, 2: 55}
+    recs = []
+    for i in range(max(counts.values())):
+        for p, n in counts.items():
+            if i < n:
+                recs.append({"key": b"k%d-%d" % (p, i), "value": b"idem-p%d-%06d" % (p, i),
+                             "headers": [("idx", b"%d" % i)], "partition": p})
+    lines = []
+    try:
+        reps = produce(ctx, topic, recs, conf={"enable.idempotence": True, "compression.type": "zstd",
+                                               "linger.ms": 20, "batch.num.messages": 15,
+                                               "debug": "eos,msg"},
+                       flush_every=40, debug_lines=lines)
+    except Exception as e:
+        # e.g. without InitProducerId: confluent-kafka raises librdkafka's fatal _UNSUPPORTED_FEATURE
+        # ("Idempotent producer not supported by any of the 1 connected broker(s)") out of
+        # flush(), chained under a SystemError from the delivery callback
+        cause = e
+        while cause is not None and not isinstance(cause, KafkaException):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        raise harness.CaseFailure("producer error: %s" % cause)
+    for p, n in counts.items():
+        check_eq([rep for rep, r in zip(reps, recs) if r["partition"] == p], [(p, i) for i in range(n)],
+                 "delivery reports for partition %d" % p)
+        check_records(consume(ctx, topic, p, 0, n), [r for r in recs if r["partition"] == p], partition=p)
+        check_eq(watermarks(ctx, topic, p), (0, n), "watermarks of partition %d" % p)
+    # the batches really went out idempotent: one PID acquired, every batch carries it, and each
+    # partition's batches number its records 0..n-1 (librdkafka's debug=eos,msg lines)
+    import re
+    pids = [m.group(1) for m in (re.search(r"Acquired (PID\{Id:\d+,Epoch:\d+\})", l) for l in lines) if m]
+    check_eq(len(pids), 1, "InitProducerId results ('Acquired PID{...}' debug lines: %s)" % pids)
+    check(pids[0].endswith(",Epoch:0}"), "acquired %s, want epoch 0" % pids[0])
+    sets = [re.search(r"\[(\d+)\]: Produce MessageSet with (\d+) message.*BaseSeq (-?\d+), (PID\{[^}]*\})", l)
+            for l in lines if "Produce MessageSet with" in l]
+    check(sets and all(sets), "cannot parse librdkafka's 'Produce MessageSet' lines: %s" % [
+        l for l in lines if "Produce MessageSet with" in l][:2])
+    check_eq(sorted({m.group(4) for m in sets}), pids, "PIDs on the produced batches")
+    for p, n in counts.items():
+        seqs = sorted({(int(m.group(3)), int(m.group(2))) for m in sets if int(m.group(1)) == p})
+        covered = []
+        for base, cnt in seqs:
+            covered.extend(range(base, base + cnt))
+        check(len(seqs) > 1, "partition %d: only %d batch(es), want several" % (p, len(seqs)))
+        check_eq(covered, list(range(n)), "partition %d: sequence numbers of the batches" % p)
 
 
 @case("large_record")

@@ -2,7 +2,8 @@
 
 No consumer groups: consumers use group_id=None + assign() + seek() and never commit.
 No idempotence: kafka-python 3.x defaults to enable_idempotence=True (InitProducerId), so every
-producer here sets enable_idempotence=False explicitly.
+producer here sets enable_idempotence=False explicitly, except idempotent_producer
+(InitProducerId + DescribeProducers).
 """
 
 import os
@@ -409,6 +410,63 @@ def _(ctx):
                 check_eq(res.timestamp, base + 1000 * want, "offsets_for_times(base+%d) timestamp" % (target - base))
     finally:
         c.close()
+
+
+@case("idempotent_producer")
+def _(ctx):
+    # enable_idempotence=True (also the 3.x default): InitProducerId, acks=all, numbered batches.
+    # 3 partitions, gzip, several batches per partition; then DescribeProducers on each partition.
+    topic = create_topic(ctx, ctx.topic(), 3)
+    counts = {0: 30, 1: 12, 2: 45}
+    recs = []
+    for i in range(max(counts.values())):
+        for p, n in counts.items():
+            if i < n:
+                recs.append({"key": b"k%d-%d" % (p, i), "value": b"idem-p%d-%06d" % (p, i),
+                             "headers": [("idx", b"%d" % i)], "partition": p})
+    t_send = int(time.time() * 1000)
+    p = producer(ctx, enable_idempotence=True, compression_type="gzip", linger_ms=20)
+    try:
+        futs = []
+        for i, r in enumerate(recs):
+            futs.append(p.send(topic, value=r["value"], key=r["key"], headers=r["headers"], partition=r["partition"]))
+            if (i + 1) % 30 == 0:
+                p.flush(30)
+        p.flush(30)
+        reps = []
+        for i, f in enumerate(futs):
+            try:
+                md = f.get(timeout=30)
+            except Exception as e:
+                raise harness.CaseFailure("delivery of record %d failed: %s: %s" % (i, type(e).__name__, e))
+            reps.append((md.partition, md.offset))
+        pid_epoch = p._transaction_manager.producer_id_and_epoch  # internal: the InitProducerId answer
+        pid, epoch = pid_epoch.producer_id, pid_epoch.epoch
+    finally:
+        p.close(timeout=10)
+    t_done = int(time.time() * 1000)
+    check(pid >= 0, "the producer holds producer id %s: no InitProducerId answer" % pid)
+    check_eq(epoch, 0, "epoch from InitProducerId")
+    for part, n in counts.items():
+        check_eq([rep for rep, r in zip(reps, recs) if r["partition"] == part], [(part, i) for i in range(n)],
+                 "delivery reports for partition %d" % part)
+        check_records(consume(ctx, topic, part, 0, n), [r for r in recs if r["partition"] == part], partition=part)
+        check_eq(begin_end(ctx, topic, part), (0, n), "beginning/end offsets of partition %d" % part)
+    tps = [TopicPartition(topic, part) for part in counts]
+    states = admin(ctx).describe_producers(tps)
+    for tp in tps:
+        active = states[tp].active_producers
+        check_eq(len(active), 1, "describe_producers(%d): number of active producers (%s)" % (tp.partition, active))
+        st = active[0]
+        check_eq((st.producer_id, st.producer_epoch), (pid, 0), "partition %d: producer id, epoch" % tp.partition)
+        check_eq(st.last_sequence, counts[tp.partition] - 1, "partition %d: last sequence" % tp.partition)
+        check_eq(st.current_transaction_start_offset, -1, "partition %d: current transaction start offset" % tp.partition)
+    # Kafka: the max timestamp of the producer's last batch (CreateTime); kfake answers -1
+    # (kfake-quirks.txt), so this comes last
+    for tp in tps:
+        ts = states[tp].active_producers[0].last_timestamp
+        check(t_send <= ts <= t_done, "partition %d: last timestamp %d, want the last batch's CreateTime within [%d, %d]"
+              % (tp.partition, ts, t_send, t_done))
 
 
 @case("large_record")

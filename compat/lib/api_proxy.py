@@ -7,7 +7,8 @@
 Forwards to an upstream broker (e.g. the reference kfake) but
   * removes every API key not in --allow from ApiVersions responses (default: what Rivulet serves
     today: Produce 0, Fetch 1, ListOffsets 2, Metadata 3, ApiVersions 18, CreateTopics 19,
-    DeleteTopics 20, CreatePartitions 37, DescribeCluster 60),
+    DeleteTopics 20, InitProducerId 22, CreatePartitions 37, DescribeCluster 60,
+    DescribeProducers 61; --allow 0,1,2,3,18,19,20,37,60 is the broker core without idempotence),
   * advertises Produce from v0 (--produce-min), as Kafka 4 does (KAFKA-18659),
   * closes the connection on a request for any other API key, as a broker does for an API it
     does not serve, and logs it ("REJECT ..."),
@@ -15,6 +16,10 @@ Forwards to an upstream broker (e.g. the reference kfake) but
     and DescribeCluster responses, so that clients stay on the proxy.
 It shows whether a client suite depends on APIs the broker under test lacks (consumer groups,
 InitProducerId, DescribeConfigs, telemetry, ...). Every request is logged as "REQ key vN client".
+
+Used as a library by restart-test/restart_test.py (`Proxy(..., allow=None)` forwards every API
+unchanged; `hold_keys` drops the responses of those API keys, logged as "HELD", to make "appended
+by the broker, never acknowledged to the client" happen on purpose).
 """
 
 import argparse
@@ -23,7 +28,7 @@ import struct
 import sys
 import time
 
-RIVULET_APIS = [0, 1, 2, 3, 18, 19, 20, 37, 60]
+RIVULET_APIS = [0, 1, 2, 3, 18, 19, 20, 22, 37, 60, 61]
 API_NAMES = {0: "Produce", 1: "Fetch", 2: "ListOffsets", 3: "Metadata", 8: "OffsetCommit", 9: "OffsetFetch",
              10: "FindCoordinator", 11: "JoinGroup", 12: "Heartbeat", 13: "LeaveGroup", 14: "SyncGroup",
              15: "DescribeGroups", 16: "ListGroups", 18: "ApiVersions", 19: "CreateTopics", 20: "DeleteTopics",
@@ -96,7 +101,10 @@ class Proxy:
     def __init__(self, listen_port, up_host, up_port, allow, log, produce_min=None):
         self.listen_port, self.up_host, self.up_port = listen_port, up_host, up_port
         self.produce_min = produce_min
-        self.allow = set(allow)
+        self.allow = None if allow is None else set(allow)   # None: every API, ApiVersions untouched
+        self.hold_keys = set()   # responses to these API keys are dropped (counted in self.held)
+        self.held = 0
+        self.log_requests = True  # False: log only REJECT, HELD and upstream failures
         self.log = log
         self.advertised_from = b"\x00\x09127.0.0.1" + struct.pack(">i", up_port)
         self.advertised_to = b"\x00\x09127.0.0.1" + struct.pack(">i", listen_port)
@@ -127,10 +135,11 @@ class Proxy:
                     clen = struct.unpack(">h", body[8:10])[0]
                     client = body[10:10 + clen].decode(errors="replace") if clen > 0 else "-"
                     name = API_NAMES.get(key, str(key))
-                    if key not in self.allow:
+                    if self.allow is not None and key not in self.allow:
                         self.note("REJECT %s(%d) v%d client=%s peer=%s" % (name, key, ver, client, peer))
                         break
-                    self.note("REQ %s(%d) v%d client=%s" % (name, key, ver, client))
+                    if self.log_requests:
+                        self.note("REQ %s(%d) v%d client=%s" % (name, key, ver, client))
                     inflight[corr] = (key, ver)
                     uwriter.write(hdr + body)
                     await uwriter.drain()
@@ -147,7 +156,11 @@ class Proxy:
                     body = await ureader.readexactly(struct.unpack(">i", hdr)[0])
                     corr = struct.unpack(">i", body[:4])[0]
                     key, ver = inflight.pop(corr, (None, None))
-                    if key == 18:
+                    if key in self.hold_keys:
+                        self.held += 1
+                        self.note("HELD %s(%d) v%d response, correlation id %d" % (API_NAMES.get(key, key), key, ver, corr))
+                        continue
+                    if key == 18 and self.allow is not None:
                         body = filter_api_versions(body, ver, self.allow, self.produce_min)
                     elif key in (3, 60, 10):
                         body = body.replace(self.advertised_from, self.advertised_to).replace(self.c_from, self.c_to)
@@ -163,7 +176,7 @@ class Proxy:
     async def serve(self):
         server = await asyncio.start_server(self.handle, "127.0.0.1", self.listen_port)
         self.note("listening on 127.0.0.1:%d -> %s:%d, allowed APIs %s" % (
-            self.listen_port, self.up_host, self.up_port, sorted(self.allow)))
+            self.listen_port, self.up_host, self.up_port, "all" if self.allow is None else sorted(self.allow)))
         async with server:
             await server.serve_forever()
 

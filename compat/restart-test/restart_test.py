@@ -1,12 +1,15 @@
 """Durability across kill -9: acknowledged acks=all records survive, at their acknowledged offsets.
 
-    restart_test.py --broker-bin PATH [--kills 1] [--kill-after 3000] [--after-restart-s 3]
+    restart_test.py --broker-bin PATH [--mode plain|idempotent] [--kills N] [--kill-after 3000]
+                    [--after-restart-s 3] [--hold-ms 300] [--extra-kills 3]
 
 Starts the broker itself (free port on 127.0.0.1, fresh data dir), creates one topic with 3
-partitions, runs 3 confluent-kafka producers (acks=all, enable.idempotence=false, explicit
-round-robin partitions) that produce numbered records, kill -9s the broker after --kill-after
-acknowledgements, restarts it on the same data dir and port, keeps producing for a while, then
-reads every partition back from offset 0 and checks:
+partitions, runs 3 confluent-kafka producers (acks=all, explicit round-robin partitions) that
+produce numbered records, kill -9s the broker after --kill-after acknowledgements, restarts it on
+the same data dir and port (--kills times), keeps producing for a while, then reads every
+partition back from offset 0 and checks.
+
+--mode plain (default; 1 kill): enable.idempotence=false.
 
   restart_ok              the broker came back on the same data dir and answered again
   produce_after_restart   producers got acknowledgements after the restart
@@ -16,13 +19,47 @@ reads every partition back from offset 0 and checks:
   offsets_contiguous      each partition reads back as 0..high_watermark-1 with no gap, and
                           every acknowledged offset is below the high watermark
 
-Records that were never acknowledged may be absent or present, even twice (the producer retries
-without idempotence). A broker binary named kfake* is started with kfake's flags
-(-data-dir DIR -sync-writes) instead of Rivulet's.
+  Records that were never acknowledged may be absent or present, even twice (the producer retries
+  without idempotence).
+
+--mode idempotent (default; 2 kills): enable.idempotence=true (librdkafka: InitProducerId, batches
+numbered per partition, in-flight batches retried with their sequence numbers after the kill).
+Against a bare kill, few runs catch a batch between "appended" and "acknowledged" (Rivulet
+answers within a millisecond), so every client connects through lib/api_proxy.py, which
+withholds Produce responses for --hold-ms (300) right before each kill -9: the broker appends
+those batches, the producers never hear of it and re-send them after the restart with the same
+producer id, epoch and sequence numbers, which the restarted broker must recognise as
+duplicates (answering with the original offsets). --hold-ms 0: no proxy, bare kills, and up to
+--extra-kills (3) more rounds while no batch was re-sent. The run prints how many responses were
+withheld and how many batches re-sent (librdkafka's debug=msg lines; RESTART_FULL_LOG=1 keeps
+those lines in the eos log). Every value is "idem-p<producer>-<sequence>", unique per record, so
+duplicates are detectable:
+
+  idempotent_restart_ok, idempotent_produce_after_restart, idempotent_no_offset_reuse,
+  idempotent_offsets_contiguous      as above
+  idempotent_all_delivered        every produced record was acknowledged: no delivery failure,
+                                  no fatal producer error, nothing left after flush
+  idempotent_acked_exactly_once   every acknowledged record is at exactly its acknowledged
+                                  partition/offset and its value is stored nowhere else
+  idempotent_no_duplicates        no value is stored twice (acknowledged or not) and every stored
+                                  value is one a producer sent, to that partition
+  idempotent_producer_order       per producer and partition, sequence numbers increase strictly
+                                  with the offset (retries did not reorder)
+  idempotent_producer_state_kept  each producer kept the producer id and epoch of its first
+                                  InitProducerId, and no produce was answered with
+                                  OUT_OF_ORDER_SEQUENCE_NUMBER / UNKNOWN_PRODUCER_ID /
+                                  INVALID_PRODUCER_EPOCH (librdkafka's debug=eos log): the broker
+                                  restored the producer state after kill -9
+
+A broker binary named kfake* is started with kfake's flags (-data-dir DIR -sync-writes) instead of
+Rivulet's.
 """
 
 import argparse
+import collections
+import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -34,17 +71,28 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import api_proxy  # noqa: E402
 import harness  # noqa: E402
 
 try:
-    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
     from confluent_kafka.admin import AdminClient, NewTopic
     IMPORT_ERROR = None
 except Exception as e:  # pragma: no cover
     IMPORT_ERROR = "%s: %s" % (type(e).__name__, e)
 
 CHECKS = ["restart_ok", "produce_after_restart", "no_offset_reuse", "acked_records_present", "offsets_contiguous"]
+IDEM_CHECKS = ["idempotent_restart_ok", "idempotent_produce_after_restart", "idempotent_all_delivered",
+               "idempotent_no_offset_reuse", "idempotent_acked_exactly_once", "idempotent_no_duplicates",
+               "idempotent_producer_order", "idempotent_offsets_contiguous", "idempotent_producer_state_kept"]
 PARTITIONS = 3
+IDEM_VALUE = re.compile(rb"^idem-p(\d+)-(\d{9})$")
+# librdkafka debug=eos / warning lines that mean the broker did not recognise the producer's state
+# (or the producer had to re-initialise): any of them fails idempotent_producer_state_kept
+EOS_TROUBLE = re.compile(r"(?i)out.of.order|unknown.producer|invalid.producer.epoch|producer.fenced|"
+                         r"duplicate.sequence|drain for .*(epoch bump|reset)|epoch bump|fatal")
+EOS_ACQUIRED = re.compile(r"Acquired (PID\{[^}]*\})")
+EOS_SENT = re.compile(r"\[(\d+)\]: Produce MessageSet with (\d+) message.*BaseSeq (-?\d+), (PID\{[^}]*\})")
 
 
 def log(*a):
@@ -107,6 +155,35 @@ class Broker:
                 self.kill9()
 
 
+class HoldProxy:
+    """lib/api_proxy.py's Proxy in a thread, forwarding every API, with a switch that withholds
+    Produce responses: the broker appends the batches, the producers never hear of it."""
+
+    def __init__(self, listen_port, broker_port, log_path):
+        import asyncio
+        self.log = open(log_path, "w")
+        self.proxy = api_proxy.Proxy(listen_port, "127.0.0.1", broker_port, None, self.log)
+        self.proxy.log_requests = False
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        import asyncio
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self.proxy.serve())
+        except Exception as e:  # pragma: no cover
+            self.proxy.note("proxy stopped: %s: %s" % (type(e).__name__, e))
+
+    def hold_produce(self, on):
+        self.proxy.hold_keys = {0} if on else set()
+
+    @property
+    def held(self):
+        return self.proxy.held
+
+
 class Ledger:
     """Every acknowledgement, checked for offset reuse as it arrives."""
 
@@ -120,6 +197,10 @@ class Ledger:
         self.last_produce_error = None
         self.after_restart = 0
         self.restarted = False
+        self.sent = collections.Counter()             # producer idx -> records handed to produce()
+        self.eos = collections.defaultdict(list)      # producer idx -> librdkafka eos/error log lines
+        self.client_errors = collections.defaultdict(list)  # producer idx -> error_cb errors
+        self.failures = []                            # (idx, value, error) of failed deliveries
 
     def ack(self, partition, offset, key, value):
         with self.lock:
@@ -132,19 +213,41 @@ class Ledger:
                 self.after_restart += 1
 
 
-def producer_loop(idx, bootstrap, topic, ledger, stop, errors, rate):
-    p = Producer({
-        "bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": False,
+class _Lines(logging.Handler):
+    def __init__(self, sink):
+        super().__init__()
+        self.sink = sink
+
+    def emit(self, record):
+        self.sink.append("%.3f %s" % (record.created, record.getMessage()))
+
+
+def producer_loop(idx, bootstrap, topic, ledger, stop, errors, rate, idempotent=False):
+    conf = {
+        "bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": idempotent,
         "linger.ms": 5, "message.timeout.ms": 45000, "queue.buffering.max.messages": 2000,
         "reconnect.backoff.ms": 50, "reconnect.backoff.max.ms": 500, "retry.backoff.ms": 100,
         "retry.backoff.max.ms": 500, "socket.connection.setup.timeout.ms": 3000,
         "client.id": "restart-producer-%d" % idx,
-    })
+    }
+    extra = {}
+    if idempotent:
+        # librdkafka's idempotence debug lines (PID acquisition, drains, epoch bumps), its per-batch
+        # lines and its error callback, for idempotent_producer_state_kept and the re-send count
+        lg = logging.getLogger("restart-producer-%d" % idx)
+        lg.setLevel(logging.DEBUG)
+        lg.propagate = False
+        lg.addHandler(_Lines(ledger.eos[idx]))
+        conf["debug"] = "eos,msg"   # msg: one line per batch sent / delivered (BaseSeq), to count re-sends
+        extra = {"logger": lg, "error_cb": lambda err: ledger.client_errors[idx].append(err)}
+    p = Producer(conf, **extra)
 
     def on_delivery(err, msg):
         if err is not None:
             with ledger.lock:
                 ledger.failed += 1
+                if len(ledger.failures) < 20:
+                    ledger.failures.append((idx, msg.value(), str(err)))
             return
         ledger.ack(msg.partition(), msg.offset(), msg.key(), msg.value())
 
@@ -158,10 +261,11 @@ def producer_loop(idx, bootstrap, topic, ledger, stop, errors, rate):
                     p.poll(min(ahead, 0.1))
                     continue
             key = b"producer-%d" % idx
-            value = b"p%d-%09d" % (idx, seq)
+            value = (b"idem-p%d-%09d" if idempotent else b"p%d-%09d") % (idx, seq)
             try:
                 p.produce(topic, key=key, value=value, partition=seq % PARTITIONS, on_delivery=on_delivery)
                 seq += 1
+                ledger.sent[idx] = seq
             except BufferError:
                 p.poll(0.05)
                 continue
@@ -177,6 +281,16 @@ def producer_loop(idx, bootstrap, topic, ledger, stop, errors, rate):
             errors.append("producer %d: %d records neither acked nor failed after flush(60)" % (idx, left))
     except Exception as e:  # pragma: no cover
         errors.append("producer %d crashed: %s: %s" % (idx, type(e).__name__, e))
+
+
+def resent_batches(ledger, producers):
+    """Per producer: batches sent more than once (in flight at a kill, retried with the same
+    partition, BaseSeq and PID), from librdkafka's debug=msg lines."""
+    out = {}
+    for idx in range(producers):
+        sends = collections.Counter(m.group(1, 3, 4) for m in (EOS_SENT.search(l) for l in list(ledger.eos[idx])) if m)
+        out[idx] = sum(n - 1 for n in sends.values())
+    return out
 
 
 def read_partition(bootstrap, topic, partition, high, timeout=60):
@@ -211,8 +325,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--broker-bin", required=True)
     ap.add_argument("--broker-arg", action="append", default=[], help="extra broker argument (repeatable)")
-    ap.add_argument("--kills", type=int, default=1, help="how many kill -9 / restart rounds")
+    ap.add_argument("--mode", choices=["plain", "idempotent"], default="plain",
+                    help="plain: enable.idempotence=false; idempotent: enable.idempotence=true, exactly-once checks")
+    ap.add_argument("--kills", type=int, default=None,
+                    help="how many kill -9 / restart rounds (default: 1 plain, 2 idempotent)")
     ap.add_argument("--kill-after", type=int, default=3000, help="acks (per round) before each kill -9")
+    ap.add_argument("--extra-kills", type=int, default=3,
+                    help="idempotent mode: up to this many more kills while no batch was re-sent after one")
+    ap.add_argument("--hold-ms", type=float, default=300,
+                    help="idempotent mode: before each kill, withhold Produce responses for this long (producers "
+                         "connect through lib/api_proxy.py), so that appended batches are in flight at the kill "
+                         "(0: no proxy, plain kill)")
     ap.add_argument("--after-restart-s", type=float, default=3.0, help="seconds of producing after the last restart")
     ap.add_argument("--producers", type=int, default=3)
     ap.add_argument("--rate", type=float, default=4000, help="records per second per producer (0: unthrottled)")
@@ -220,6 +343,11 @@ def main():
     ap.add_argument("--log-dir", default=os.environ.get("COMPAT_LOG_DIR",
                                                          os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "logs")))
     args = ap.parse_args()
+    idem = args.mode == "idempotent"
+    if args.kills is None:
+        args.kills = 2 if idem else 1
+    checks = IDEM_CHECKS if idem else CHECKS
+    pre = "idempotent_" if idem else ""
 
     here = os.path.dirname(os.path.abspath(__file__))
     summary = harness.Summary(harness.load_allowlist(os.path.join(here, "allowlist.txt")),
@@ -233,26 +361,27 @@ def main():
 
     if IMPORT_ERROR:
         print("# client: confluent-kafka (unavailable)")
-        for c in CHECKS:
+        for c in checks:
             summary.emit("SKIP", c, "confluent-kafka not importable (%s); run scripts/compat-setup.sh" % IMPORT_ERROR)
         return finish()
     if not os.access(args.broker_bin, os.X_OK):
-        for c in CHECKS:
+        for c in checks:
             report(c, False, "broker binary %s not found or not executable" % args.broker_bin)
         return finish()
 
     log_dir = os.path.join(args.log_dir, "restart-test")
     os.makedirs(log_dir, exist_ok=True)
-    broker_log = os.path.join(log_dir, "broker.log")
+    broker_log = os.path.join(log_dir, "broker%s.log" % ("-idempotent" if idem else ""))
     open(broker_log, "w").close()
     data_dir = tempfile.mkdtemp(prefix="rivulet-restart-")
     port = free_port()
     bootstrap = "127.0.0.1:%d" % port
     broker = Broker(os.path.abspath(args.broker_bin), data_dir, port, broker_log, args.broker_arg)
-    topic = "restart-%d-%s" % (int(time.time()), uuid.uuid4().hex[:8])
+    topic = "restart-%s%d-%s" % ("idem-" if idem else "", int(time.time()), uuid.uuid4().hex[:8])
     import confluent_kafka
-    print("# client: confluent-kafka %s (librdkafka %s): %d producers, acks=all, %d x kill -9" % (
-        confluent_kafka.__version__, confluent_kafka.libversion()[0], args.producers, args.kills), flush=True)
+    print("# client: confluent-kafka %s (librdkafka %s): %d producers, acks=all, %s, %d x kill -9" % (
+        confluent_kafka.__version__, confluent_kafka.libversion()[0], args.producers,
+        "enable.idempotence=true" if idem else "enable.idempotence=false", args.kills), flush=True)
     print("# broker: %s  data: %s  bootstrap: %s  topic: %s" % (args.broker_bin, data_dir, bootstrap, topic), flush=True)
 
     ledger = Ledger()
@@ -262,19 +391,42 @@ def main():
     restart_ok, restart_reason = True, ""
     try:
         if not broker.start():
-            for c in CHECKS:
+            for c in checks:
                 report(c, False, "broker did not start listening on %s (log: %s)" % (bootstrap, broker_log))
             return finish()
+        proxy = None
+        if idem and args.hold_ms > 0:
+            # every client goes through the proxy (it rewrites the advertised port in Metadata)
+            proxy_port = free_port()
+            proxy = HoldProxy(proxy_port, port, os.path.join(log_dir, "proxy-idempotent.log"))
+            if not wait_port(proxy_port, 10):
+                for c in checks:
+                    report(c, False, "the response-holding proxy did not listen on %d" % proxy_port)
+                return finish()
+            bootstrap = "127.0.0.1:%d" % proxy_port
+            print("# clients connect through lib/api_proxy.py on %s; Produce responses are withheld for %.0f ms "
+                  "before each kill -9" % (bootstrap, args.hold_ms), flush=True)
         a = AdminClient({"bootstrap.servers": bootstrap})
         a.create_topics([NewTopic(topic, PARTITIONS, 1)], operation_timeout=15)[topic].result(timeout=30)
 
         for i in range(args.producers):
-            t = threading.Thread(target=producer_loop, args=(i, bootstrap, topic, ledger, stop, errors, args.rate), daemon=True)
+            t = threading.Thread(target=producer_loop, args=(i, bootstrap, topic, ledger, stop, errors, args.rate, idem),
+                                 daemon=True)
             t.start()
             threads.append(t)
 
         t_start = time.time()
-        for rnd in range(args.kills):
+        rnd = 0
+        while True:
+            if rnd >= args.kills:
+                # idempotent: the kills are only worth something when batches were in flight (and
+                # then re-sent with their sequence numbers): up to --extra-kills more rounds until one was
+                if not idem or proxy is not None or rnd >= args.kills + args.extra_kills:
+                    break
+                time.sleep(0.5)
+                if sum(resent_batches(ledger, args.producers).values()) > 0:
+                    break
+                log("round %d: no batch was in flight at the kills so far: one more kill" % rnd)
             target = ledger.total + args.kill_after
             deadline = time.time() + 60
             while ledger.total < target and time.time() < deadline:
@@ -283,18 +435,29 @@ def main():
                 restart_ok, restart_reason = False, "round %d: only %d acks within 60 s before the kill" % (rnd, ledger.total)
                 break
             acks_at_kill = ledger.total
+            held = ""
+            if proxy is not None:
+                # the broker keeps appending, the producers get no answer (at most 5 requests in
+                # flight per connection), then it dies: those batches are appended, never acked
+                held_before = proxy.held
+                proxy.hold_produce(True)
+                time.sleep(args.hold_ms / 1000.0)
             broker.kill9()
-            log("round %d: kill -9 after %d acks (%.1f s)" % (rnd, acks_at_kill, time.time() - t_start))
+            if proxy is not None:
+                proxy.hold_produce(False)
+                held = ", %d Produce responses withheld before it" % (proxy.held - held_before)
+            log("round %d: kill -9 after %d acks (%.1f s)%s" % (rnd, acks_at_kill, time.time() - t_start, held))
             time.sleep(0.5)
             with ledger.lock:
                 ledger.restarted = True
                 ledger.after_restart = 0
             if not broker.start(timeout=60):
                 restart_ok = False
-                restart_reason = "round %d: broker did not come back on %s after kill -9 (exit %s; log: %s)" % (
-                    rnd, bootstrap, broker.proc.poll(), broker_log)
+                restart_reason = "round %d: broker did not come back on 127.0.0.1:%d after kill -9 (exit %s; log: %s)" % (
+                    rnd, port, broker.proc.poll(), broker_log)
                 break
             log("round %d: restarted (%.1f s)" % (rnd, time.time() - t_start))
+            rnd += 1
         if restart_ok:
             time.sleep(args.after_restart_s)
             deadline = time.time() + 30
@@ -303,21 +466,31 @@ def main():
         stop.set()
         for t in threads:
             t.join(timeout=90)
-        log("producers done: %d acks (%d after the last restart), %d delivery failures, %d produce() errors%s" % (
-            ledger.total, ledger.after_restart, ledger.failed, ledger.produce_errors,
+        log("producers done: %d sent, %d acks (%d after the last restart), %d delivery failures, %d produce() errors%s" % (
+            sum(ledger.sent.values()), ledger.total, ledger.after_restart, ledger.failed, ledger.produce_errors,
             (" (last: %s)" % ledger.last_produce_error) if ledger.last_produce_error else ""))
+        if ledger.failures:
+            log("first delivery failures: %s" % ledger.failures[:5])
 
-        report("restart_ok", restart_ok, restart_reason)
-        report("produce_after_restart", restart_ok and ledger.after_restart > 0,
+        report(pre + "restart_ok", restart_ok, restart_reason)
+        report(pre + "produce_after_restart", restart_ok and ledger.after_restart > 0,
                "no acknowledgement after the restart" if restart_ok else "broker did not restart")
         if errors:
             log("producer errors: %s" % "; ".join(errors))
-        report("no_offset_reuse", not ledger.reuse,
+        if idem:
+            fatal = ["producer %d: %s" % (i, e) for i, errs in sorted(ledger.client_errors.items())
+                     for e in errs if e.fatal()]
+            unacked = sum(ledger.sent.values()) - ledger.total
+            report("idempotent_all_delivered", not errors and not ledger.failed and not fatal and unacked == 0,
+                   "%d produced, %d acknowledged, %d delivery failures (e.g. %s), fatal errors %s, %s" % (
+                       sum(ledger.sent.values()), ledger.total, ledger.failed, ledger.failures[:2], fatal[:2],
+                       "; ".join(errors) or "no producer error"))
+        report(pre + "no_offset_reuse", not ledger.reuse,
                "%d offsets acked twice for different records, e.g. %s" % (len(ledger.reuse), ledger.reuse[:3]))
 
         if broker.proc is None or broker.proc.poll() is not None:
-            report("acked_records_present", False, "broker not running for verification")
-            report("offsets_contiguous", False, "broker not running for verification")
+            for c in checks[checks.index(pre + "no_offset_reuse") + 1:]:
+                report(c, False, "broker not running for verification")
             return finish()
 
         missing, wrong, gaps = [], [], []
@@ -331,8 +504,8 @@ def main():
             reads = {p: read_partition(bootstrap, topic, p, marks[p][1]) for p in range(PARTITIONS)}
         except Exception as e:
             why = "reading the topic back failed: %s: %s" % (type(e).__name__, e)
-            report("acked_records_present", False, why)
-            report("offsets_contiguous", False, why)
+            for c in checks[checks.index(pre + "no_offset_reuse") + 1:]:
+                report(c, False, why)
             return finish()
         for p in range(PARTITIONS):
             low, high = marks[p]
@@ -354,11 +527,75 @@ def main():
                     missing.append((p, off, kv[1]))
                 elif got[off] != kv:
                     wrong.append((p, off, kv[1], got[off][1]))
-        report("acked_records_present", not missing and not wrong,
-               "%d acked records missing (e.g. %s), %d at their offset with other content (e.g. %s)" % (
-                   len(missing), missing[:3], len(wrong), wrong[:3]))
-        report("offsets_contiguous", not gaps, "; ".join(gaps[:5]))
-        log("verified %d acknowledged records across %d partitions" % (len(ledger.acked), PARTITIONS))
+        if not idem:
+            stored = collections.Counter(v for p in range(PARTITIONS) for _k, v in reads[p][0].values())
+            log("values stored more than once: %d (allowed without idempotence: retries of batches appended "
+                "before the kill)" % sum(1 for n in stored.values() if n > 1))
+            report("acked_records_present", not missing and not wrong,
+                   "%d acked records missing (e.g. %s), %d at their offset with other content (e.g. %s)" % (
+                       len(missing), missing[:3], len(wrong), wrong[:3]))
+            report("offsets_contiguous", not gaps, "; ".join(gaps[:5]))
+            log("verified %d acknowledged records across %d partitions" % (len(ledger.acked), PARTITIONS))
+            return finish()
+
+        # ---- idempotent: every stored value once, in producer order, in the partition it was sent to
+        where = collections.defaultdict(list)           # value -> [(partition, offset)]
+        strays, disorder = [], []
+        for p in range(PARTITIONS):
+            got, _ = reads[p]
+            last = {}                                   # producer idx -> (sequence, offset)
+            for off in sorted(got):
+                key, value = got[off]
+                where[value].append((p, off))
+                m = IDEM_VALUE.match(value or b"")
+                if not m or key != b"producer-%s" % m.group(1):
+                    strays.append((p, off, key, value))
+                    continue
+                idx, seq = int(m.group(1)), int(m.group(2))
+                if seq >= ledger.sent.get(idx, 0) or seq % PARTITIONS != p:
+                    strays.append((p, off, key, value))
+                if idx in last and seq <= last[idx][0]:
+                    disorder.append("partition %d: producer %d sequence %d at offset %d after %d at offset %d" % (
+                        p, idx, seq, off, last[idx][0], last[idx][1]))
+                last[idx] = (seq, off)
+        acked_values = {kv[1]: po for po, kv in ledger.acked.items()}
+        dups = sorted((v, locs) for v, locs in where.items() if len(locs) > 1)
+        acked_dups = [(v, locs) for v, locs in dups if v in acked_values]
+        report("idempotent_acked_exactly_once", not missing and not wrong and not acked_dups,
+               "%d acked records missing (e.g. %s), %d at their offset with other content (e.g. %s), "
+               "%d acked records stored more than once (e.g. %s)" % (
+                   len(missing), missing[:3], len(wrong), wrong[:3], len(acked_dups), acked_dups[:3]))
+        report("idempotent_no_duplicates", not dups and not strays,
+               "%d values stored more than once (%d of them acknowledged; e.g. %s), %d stored records no "
+               "producer sent to that partition (e.g. %s)" % (len(dups), len(acked_dups), dups[:3], len(strays), strays[:3]))
+        report("idempotent_producer_order", not disorder, "; ".join(disorder[:3]))
+        report("idempotent_offsets_contiguous", not gaps, "; ".join(gaps[:5]))
+
+        # ---- producer state across the restarts, from librdkafka's eos debug lines
+        trouble, pids = [], {}
+        resent = resent_batches(ledger, args.producers)
+        eos_log = os.path.join(log_dir, "producers-idempotent-eos.log")
+        with open(eos_log, "w") as f:
+            for idx in range(args.producers):
+                lines = list(ledger.eos[idx])
+                f.write("==== producer %d\n" % idx + "\n".join(l for l in lines if os.environ.get("RESTART_FULL_LOG") or "MessageSet" not in l) + "\n")
+                pids[idx] = [m.group(1) for m in (EOS_ACQUIRED.search(l) for l in lines) if m]
+                trouble += ["producer %d: %s" % (idx, l.split("]: ", 1)[-1][:200]) for l in lines if EOS_TROUBLE.search(l)]
+                trouble += ["producer %d error_cb: %s" % (idx, e) for e in ledger.client_errors[idx]
+                            if e.code() not in (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN)]
+        log("producer ids (InitProducerId answers per producer): %s; batches re-sent after a kill per producer: %s; "
+            "eos log: %s" % (pids, resent, eos_log))
+        print("# %d kills; %sbatches in flight at a kill and re-sent with their sequence numbers: %d %s "
+              "(each either not appended before the kill or deduplicated after the restart)%s" % (
+                  rnd, ("%d Produce responses withheld before them; " % proxy.held) if proxy is not None else "",
+                  sum(resent.values()), resent,
+                  "" if sum(resent.values()) else ": NOTE the kills did not exercise retries"), flush=True)
+        bad_pids = {i: v for i, v in pids.items() if len(v) != 1}
+        report("idempotent_producer_state_kept", not bad_pids and not trouble,
+               "InitProducerId answers per producer %s (want exactly one each); %d trouble lines, e.g. %s (%s)" % (
+                   pids, len(trouble), trouble[:3], eos_log))
+        log("verified %d acknowledged records (%d stored) across %d partitions" % (
+            len(ledger.acked), sum(len(r[0]) for r in reads.values()), PARTITIONS))
         return finish()
     finally:
         stop.set()
