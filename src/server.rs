@@ -137,6 +137,15 @@ async fn group_tick_loop(broker: Broker, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.changed() => return,
         }
         broker.groups.tick(crate::broker::now_ms());
+        if broker.groups.snapshot_due() {
+            // File I/O and an fsync: off the async workers. Ticks go on meanwhile.
+            let groups = broker.groups.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = groups.write_snapshot() {
+                    tracing::error!(error = %e, "group snapshot failed");
+                }
+            });
+        }
     }
 }
 

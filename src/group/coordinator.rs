@@ -131,6 +131,8 @@ struct Inner {
     store: GroupStore,
     clock: Clock,
     last_cleanup: AtomicI64,
+    /// One snapshot at a time (the periodic one and the one at shutdown may meet).
+    snapshot_lock: Mutex<()>,
 }
 
 /// The group coordinator; a cheap handle (clones share the state).
@@ -169,6 +171,7 @@ impl GroupCoordinator {
             store,
             clock,
             last_cleanup: AtomicI64::new(now),
+            snapshot_lock: Mutex::new(()),
         })))
     }
 
@@ -714,8 +717,39 @@ impl GroupCoordinator {
         }
     }
 
-    /// Flushes and closes the group log.
+    /// Whether the group log rolled a segment since the last snapshot (clears the flag).
+    pub fn snapshot_due(&self) -> bool {
+        self.0.store.take_snapshot_due()
+    }
+
+    /// Snapshots every group into the group log directory and deletes the segments older
+    /// snapshots cover (blocking file I/O: call it off the async workers). Each group is locked
+    /// in turn, never two at once; see `store` for why a snapshot taken while operations go on
+    /// is still exact.
+    pub fn write_snapshot(&self) -> Result<(), StoreError> {
+        let _one_at_a_time = self.0.snapshot_lock.lock();
+        let offset = self.0.store.log_end_offset();
+        let groups: Vec<_> = self
+            .groups()
+            .into_iter()
+            .filter_map(|g| {
+                let g = g.lock();
+                (g.state() != GroupState::Dead)
+                    .then(|| g.snapshot())
+                    .flatten()
+            })
+            .collect();
+        // Whatever the snapshot holds must be in the durable log, or a crash could leave a
+        // snapshot claiming records the log lost.
+        self.0.store.flush()?;
+        self.0.store.write_snapshot(offset, groups)
+    }
+
+    /// Snapshots (so the next start replays nothing), then flushes and closes the group log.
     pub fn close(&self) -> Result<(), StoreError> {
+        if let Err(e) = self.write_snapshot() {
+            tracing::warn!(error = %e, "group snapshot at shutdown failed; the next start replays the log");
+        }
         self.0.store.close()
     }
 

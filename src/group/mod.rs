@@ -85,7 +85,9 @@ pub use error::GroupError;
 pub use member::{subscribed_topics, Member, Protocol};
 pub use offsets::{CommitAuthor, CommitPartition, CommittedOffset};
 pub use records::{GroupRecord, GroupValue, MemberValue, OffsetValue, RecordError};
-pub use store::{GroupStore, LoadedGroup, StoreError, GROUP_LOG_DIR};
+pub use store::{
+    GroupStore, LoadedGroup, SnapshotGroup, SnapshotOffset, StoreError, GROUP_LOG_DIR,
+};
 
 /// The group coordinator settings, under Kafka's names.
 #[derive(Debug, Clone, PartialEq, Eq)]

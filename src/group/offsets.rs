@@ -7,8 +7,11 @@
 //! would build, whatever order concurrent fsyncs finish in. A deletion removes the offset and
 //! any pending commit of the same partition, which precede it in the log.
 
+use std::collections::BTreeMap;
+
 use super::classic::{Ctx, Group};
 use super::records::{GroupRecord, OffsetValue};
+use super::store::{SnapshotGroup, SnapshotOffset};
 use super::{GroupError, GroupState};
 
 /// A committed offset as OffsetFetch returns it.
@@ -222,6 +225,42 @@ impl Group {
         self.offsets.remove(&(topic.to_string(), partition));
         self.pending_commits
             .retain(|c| !(c.topic == topic && c.partition == partition));
+    }
+
+    /// What a snapshot of the group log keeps of this group: its last metadata record and its
+    /// offsets, commits still on their way to disk included (their records are in the log
+    /// below the snapshot offset). None if there is nothing to keep.
+    pub fn snapshot(&self) -> Option<SnapshotGroup> {
+        let mut offsets: BTreeMap<(&str, i32), &CommittedOffset> = self
+            .offsets
+            .iter()
+            .map(|((t, p), o)| ((t.as_str(), *p), o))
+            .collect();
+        for c in &self.pending_commits {
+            offsets.insert((c.topic.as_str(), c.partition), &c.offset);
+        }
+        if self.persisted.is_none() && offsets.is_empty() {
+            return None;
+        }
+        Some(SnapshotGroup {
+            group: self.id.clone(),
+            metadata: self.persisted.clone(),
+            offsets: offsets
+                .into_iter()
+                .map(|((topic, partition), o)| SnapshotOffset {
+                    topic: topic.to_string(),
+                    partition,
+                    record_offset: o.record_offset,
+                    value: OffsetValue {
+                        offset: o.offset,
+                        leader_epoch: o.leader_epoch,
+                        metadata: o.metadata.clone(),
+                        commit_timestamp: o.commit_timestamp,
+                        expire_timestamp: o.expire_timestamp,
+                    },
+                })
+                .collect(),
+        })
     }
 
     /// Whether any commit is waiting for its fsync.

@@ -1344,3 +1344,145 @@ mod coordinator {
         assert!(c.states().is_empty(), "the expiry was persisted");
     }
 }
+
+mod snapshots {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::group::coordinator::GroupCoordinator;
+
+    fn open(dir: &std::path::Path, segment_bytes: u64) -> GroupCoordinator {
+        let clock = Arc::new(AtomicI64::new(1_000));
+        GroupCoordinator::open(
+            dir,
+            GroupConfig {
+                segment_bytes,
+                ..GroupConfig::default()
+            },
+            Arc::new(move || clock.load(Ordering::Relaxed)),
+        )
+        .unwrap()
+    }
+
+    async fn commit(c: &GroupCoordinator, group: &str, partition: i32, offset: i64) {
+        let w = c.commit_offsets(
+            group,
+            9,
+            &CommitAuthor {
+                member_id: String::new(),
+                group_instance_id: None,
+                generation_id: -1,
+                retention_time_ms: -1,
+            },
+            &[CommitPartition {
+                topic: "t".into(),
+                partition,
+                offset,
+                leader_epoch: -1,
+                metadata: Some(format!("m{offset}")),
+            }],
+        );
+        let r = match w {
+            Waiter::Ready(r) => r,
+            Waiter::Wait(rx) => rx.await.unwrap(),
+        };
+        assert_eq!(r, Ok(vec![None]));
+    }
+
+    fn files(dir: &std::path::Path, suffix: &str) -> usize {
+        std::fs::read_dir(dir.join(GROUP_LOG_DIR))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(suffix)
+            })
+            .count()
+    }
+
+    /// Every group's offsets, by topic.
+    type State = Vec<(String, Vec<(String, Vec<FetchedOffset>)>)>;
+
+    fn state(c: &GroupCoordinator) -> State {
+        c.states()
+            .into_keys()
+            .map(|g| {
+                let offsets = c.fetch_all_offsets(&g);
+                (g, offsets)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn snapshots_bound_the_log_and_rebuild_the_same_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = open(dir.path(), 2_000);
+        for i in 0..200 {
+            commit(&c, &format!("g{}", i % 7), (i % 3) as i32, i).await;
+        }
+        assert!(c.snapshot_due(), "the small segments rolled");
+        assert!(files(dir.path(), ".log") > 3);
+        c.write_snapshot().unwrap();
+        for i in 200..300 {
+            commit(&c, &format!("g{}", i % 7), (i % 3) as i32, i).await;
+        }
+        c.write_snapshot().unwrap();
+        let expected = state(&c);
+        assert_eq!(files(dir.path(), ".groups-snapshot"), 2);
+        let logs_before = files(dir.path(), ".log");
+        // A third snapshot drops the oldest and the segments below the one kept before it.
+        commit(&c, "g0", 0, 1_000).await;
+        c.write_snapshot().unwrap();
+        assert_eq!(files(dir.path(), ".groups-snapshot"), 2);
+        assert!(
+            files(dir.path(), ".log") < logs_before,
+            "old segments deleted"
+        );
+        let expected_after = state(&c);
+        assert_ne!(expected, expected_after);
+        drop(c);
+        let c = open(dir.path(), 2_000);
+        assert_eq!(state(&c), expected_after);
+    }
+
+    #[tokio::test]
+    async fn a_damaged_newest_snapshot_falls_back_to_the_previous_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = open(dir.path(), 2_000);
+        for i in 0..100 {
+            commit(&c, "g", (i % 4) as i32, i).await;
+        }
+        c.write_snapshot().unwrap();
+        for i in 100..150 {
+            commit(&c, "g", (i % 4) as i32, i).await;
+        }
+        c.write_snapshot().unwrap();
+        commit(&c, "g", 0, 500).await;
+        let expected = state(&c);
+        drop(c);
+        let log_dir = dir.path().join(GROUP_LOG_DIR);
+        let mut snapshots: Vec<_> = std::fs::read_dir(&log_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".groups-snapshot"))
+            .collect();
+        snapshots.sort();
+        std::fs::write(snapshots.last().unwrap(), b"{not json").unwrap();
+        let c = open(dir.path(), 2_000);
+        assert_eq!(state(&c), expected);
+    }
+
+    #[tokio::test]
+    async fn close_snapshots_so_the_next_start_replays_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = open(dir.path(), 1 << 20);
+        commit(&c, "g", 0, 7).await;
+        c.close().unwrap();
+        assert_eq!(files(dir.path(), ".groups-snapshot"), 1);
+        let c = open(dir.path(), 1 << 20);
+        assert_eq!(c.fetch_all_offsets("g")[0].1[0].offset, 7);
+    }
+}

@@ -609,7 +609,10 @@ impl PartitionLog {
                 .iter()
                 .take_while(|s| {
                     s.next_offset() <= offset
-                        && !inner.unsynced.iter().any(|f| f.base_offset == s.base_offset())
+                        && !inner
+                            .unsynced
+                            .iter()
+                            .any(|f| f.base_offset == s.base_offset())
                 })
                 .count();
             let removed: Vec<i64> = inner
