@@ -304,13 +304,18 @@ async fn producer_state_survives_a_clean_restart_and_segment_rolls() {
 }
 
 /// The real broker binary, so it can be killed with SIGKILL.
-struct Process {
-    child: Child,
-    port: u16,
+pub struct Process {
+    pub child: Child,
+    pub port: u16,
 }
 
 impl Process {
-    fn start(dir: &std::path::Path, port: u16) -> Process {
+    pub fn start(dir: &std::path::Path, port: u16) -> Process {
+        Process::start_with(dir, port, &[])
+    }
+
+    /// Starts the binary with extra `--override key=value` settings.
+    pub fn start_with(dir: &std::path::Path, port: u16, overrides: &[&str]) -> Process {
         let listener = format!("PLAINTEXT://127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_rivulet"))
             .args([
@@ -321,6 +326,7 @@ impl Process {
                 "--log-dirs",
             ])
             .arg(dir)
+            .args(overrides.iter().flat_map(|o| ["--override", o]))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -329,7 +335,7 @@ impl Process {
         Process { child, port }
     }
 
-    async fn client(&self) -> Client {
+    pub async fn client(&self) -> Client {
         for _ in 0..100 {
             if let Ok(stream) = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await {
                 drop(stream);
@@ -348,7 +354,7 @@ impl Drop for Process {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

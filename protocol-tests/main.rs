@@ -6,6 +6,8 @@ mod harness;
 
 mod api_versions;
 mod every_version;
+mod groups;
 mod idempotence;
 mod malformed;
+mod offsets;
 mod produce_fetch;

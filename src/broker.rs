@@ -12,6 +12,7 @@ use base64::Engine;
 use uuid::Uuid;
 
 use crate::config::Config;
+use crate::group::{GroupCoordinator, StoreError};
 use crate::metadata::{write_atomically, Metadata, TopicError};
 use crate::txn::ProducerIdManager;
 
@@ -41,6 +42,9 @@ pub enum StartupError {
     /// Topic metadata or a partition log could not be loaded.
     #[error("loading topics: {0}")]
     Topics(#[from] TopicError),
+    /// The group log could not be opened or replayed.
+    #[error("loading consumer groups: {0}")]
+    Groups(#[from] StoreError),
 }
 
 /// Broker state shared by all connections.
@@ -57,6 +61,8 @@ pub struct BrokerState {
     pub metadata: Metadata,
     /// Producer id allocation.
     pub producer_ids: ProducerIdManager,
+    /// The group coordinator (this node coordinates every group).
+    pub groups: GroupCoordinator,
 }
 
 /// A cheap, cloneable handle to the broker state.
@@ -85,6 +91,7 @@ impl Broker {
             path: dir.display().to_string(),
             source,
         })?;
+        let groups = GroupCoordinator::open(&dir, config.group.clone(), Arc::new(now_ms))?;
         let advertised_port = if config.advertised_port == 0 {
             bound_port
         } else {
@@ -96,6 +103,7 @@ impl Broker {
             cluster_id,
             metadata,
             producer_ids,
+            groups,
             config,
         })))
     }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::group::GroupConfig;
 use crate::log::LogConfig;
 
 /// A configuration that cannot be used, with the key and the reason.
@@ -62,6 +63,14 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("log.flush.offset.checkpoint.interval.ms", "60000"),
     ("producer.id.expiration.ms", "86400000"),
     ("producer.id.expiration.check.interval.ms", "600000"),
+    ("group.initial.rebalance.delay.ms", "3000"),
+    ("group.min.session.timeout.ms", "6000"),
+    ("group.max.session.timeout.ms", "1800000"),
+    ("group.max.size", "2147483647"),
+    ("offsets.retention.minutes", "10080"),
+    ("offsets.retention.check.interval.ms", "600000"),
+    ("offset.metadata.max.bytes", "4096"),
+    ("offsets.topic.segment.bytes", "104857600"),
 ];
 
 /// The typed, validated broker configuration.
@@ -93,6 +102,8 @@ pub struct Config {
     pub producer_id_expiration_ms: i64,
     /// How often expired producers are looked for.
     pub producer_id_expiration_check_interval_ms: u64,
+    /// The group coordinator's settings (`group.*`, `offsets.*`, `offset.metadata.max.bytes`).
+    pub group: GroupConfig,
     /// Every setting as resolved, by Kafka name; the source of topic-config defaults.
     pub raw: BTreeMap<String, String>,
     /// Settings that came from a file, the environment or the command line rather than defaults.
@@ -166,6 +177,7 @@ impl Config {
                 1,
                 i32::MAX as i64,
             )? as u64,
+            group: group_config(&raw)?,
             raw,
             explicit,
         };
@@ -215,6 +227,36 @@ impl Config {
             }),
         }
     }
+}
+
+/// The group coordinator settings, with Kafka's bounds (`GroupCoordinatorConfig`).
+fn group_config(raw: &BTreeMap<String, String>) -> Result<GroupConfig, ConfigError> {
+    let int = i32::MAX as i64;
+    let min_session = parse_num(raw, "group.min.session.timeout.ms", 0, int)? as i32;
+    let max_session = parse_num(raw, "group.max.session.timeout.ms", 0, int)? as i32;
+    if max_session < min_session {
+        return Err(invalid(
+            "group.max.session.timeout.ms",
+            &raw["group.max.session.timeout.ms"],
+            "must be at least group.min.session.timeout.ms",
+        ));
+    }
+    Ok(GroupConfig {
+        initial_rebalance_delay_ms: parse_num(raw, "group.initial.rebalance.delay.ms", 0, int)?,
+        min_session_timeout_ms: min_session,
+        max_session_timeout_ms: max_session,
+        max_size: parse_num(raw, "group.max.size", 1, int)? as usize,
+        offsets_retention_ms: parse_num(raw, "offsets.retention.minutes", 1, int)? * 60_000,
+        offsets_retention_check_interval_ms: parse_num(
+            raw,
+            "offsets.retention.check.interval.ms",
+            1,
+            i64::MAX,
+        )?,
+        offset_metadata_max_bytes: parse_num(raw, "offset.metadata.max.bytes", 0, int)? as usize,
+        segment_bytes: parse_num(raw, "offsets.topic.segment.bytes", 1, int)? as u64,
+        ..GroupConfig::default()
+    })
 }
 
 /// Kafka has several spellings for some settings (`log.roll.hours`, `log.dir`); fold them to one.

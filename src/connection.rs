@@ -53,7 +53,8 @@ pub async fn serve(socket: TcpStream, broker: Broker, mut shutdown: watch::Recei
             }
         };
         let out = match decode_request(bytes) {
-            Ok(request) => {
+            Ok(mut request) => {
+                request.peer = peer;
                 let api_key = request.api_key;
                 let version = request.header.request_api_version;
                 let correlation_id = request.header.correlation_id;

@@ -9,6 +9,7 @@
 //!     handlers    one file per API family; error_codes maps every internal error to Kafka's
 //!       broker      shared handle: config, identity (meta.properties), metadata
 //!       metadata    topics and partitions, persisted atomically
+//!       group       classic consumer groups (one lock each) and committed offsets, in a group log
 //!       txn         producer ids, per-partition producer state (idempotence)
 //!       log         segments, offset and time indexes, recovery, group-commit fsync
 //!   connection  <- replies written in request order (deferred ones awaited in place)
@@ -20,6 +21,7 @@
 pub mod broker;
 pub mod config;
 pub mod connection;
+pub mod group;
 pub mod handlers;
 pub mod log;
 pub mod metadata;

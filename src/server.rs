@@ -15,6 +15,8 @@ use crate::connection;
 
 /// How long shutdown waits for in-flight requests (a parked fetch waits at most its max_wait).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often group timers (sessions, rebalance and initial delays) are checked.
+const GROUP_TICK: Duration = Duration::from_millis(100);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +82,8 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     let (shutdown, rx) = watch::channel(false);
     let task = tokio::spawn(accept_loop(listener, broker.clone(), rx.clone()));
     tokio::spawn(flush_loop(broker.clone(), rx.clone()));
-    tokio::spawn(producer_expiry_loop(broker.clone(), rx));
+    tokio::spawn(producer_expiry_loop(broker.clone(), rx.clone()));
+    tokio::spawn(group_tick_loop(broker.clone(), rx));
     tracing::info!(%addr, cluster_id = %broker.cluster_id, "rivulet is serving");
     Ok(ServerHandle {
         addr,
@@ -112,10 +115,36 @@ async fn flush_loop(broker: Broker, mut shutdown: watch::Receiver<bool>) {
                     }
                 }
             }
+            if let Err(e) = b.groups.flush() {
+                tracing::error!(error = %e, "periodic flush of the group log failed");
+            }
         })
         .await;
         if let Err(e) = flushed {
             tracing::error!(error = %e, "periodic flush task failed");
+        }
+    }
+}
+
+/// Drives the group coordinator's timers: session expiry, rebalance and sync timeouts, the
+/// initial rebalance delay, and the periodic offset expiry.
+async fn group_tick_loop(broker: Broker, mut shutdown: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(GROUP_TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        broker.groups.tick(crate::broker::now_ms());
+        if broker.groups.snapshot_due() {
+            // File I/O and an fsync: off the async workers. Ticks go on meanwhile.
+            let groups = broker.groups.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = groups.write_snapshot() {
+                    tracing::error!(error = %e, "group snapshot failed");
+                }
+            });
         }
     }
 }
@@ -179,6 +208,9 @@ async fn accept_loop(listener: TcpListener, broker: Broker, mut shutdown: watch:
         while connections.try_join_next().is_some() {}
     }
     drop(listener);
+    // Parked JoinGroup/SyncGroup requests would otherwise hold their connections open for
+    // up to a rebalance timeout: answer them NOT_COORDINATOR, as Kafka does on unload.
+    broker.groups.unload();
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while connections.join_next().await.is_some() {}
     })
@@ -187,7 +219,13 @@ async fn accept_loop(listener: TcpListener, broker: Broker, mut shutdown: watch:
         tracing::warn!("connections still busy after {DRAIN_TIMEOUT:?}; closing logs anyway");
         connections.abort_all();
     }
-    let metadata_close = tokio::task::spawn_blocking(move || broker.metadata.close()).await;
+    let metadata_close = tokio::task::spawn_blocking(move || {
+        if let Err(e) = broker.groups.close() {
+            tracing::error!(error = %e, "closing the group log failed");
+        }
+        broker.metadata.close()
+    })
+    .await;
     match metadata_close {
         Ok(Ok(())) => tracing::info!("logs flushed and closed"),
         Ok(Err(e)) => tracing::error!(error = %e, "closing logs failed"),

@@ -3,6 +3,7 @@
 
 use kafka_protocol::error::ResponseError;
 
+use crate::group::GroupError;
 use crate::log::{BatchError, LogError};
 use crate::metadata::TopicError;
 use crate::txn::ProducerError;
@@ -53,4 +54,34 @@ pub fn producer_error(e: &ProducerError) -> ResponseError {
             ResponseError::OutOfOrderSequenceNumber
         }
     }
+}
+
+/// The Kafka error for a group coordinator operation that was refused.
+pub fn group_error(e: &GroupError) -> ResponseError {
+    match e {
+        GroupError::UnknownMemberId => ResponseError::UnknownMemberId,
+        GroupError::IllegalGeneration { .. } => ResponseError::IllegalGeneration,
+        GroupError::RebalanceInProgress => ResponseError::RebalanceInProgress,
+        GroupError::MemberIdRequired => ResponseError::MemberIdRequired,
+        GroupError::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
+        GroupError::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
+        GroupError::FencedInstanceId => ResponseError::FencedInstanceId,
+        GroupError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+        // Kafka's coordinators answer NOT_COORDINATOR for KAFKA_STORAGE_ERROR, so clients
+        // look the coordinator up again and retry.
+        GroupError::NotCoordinator | GroupError::Storage(_) => ResponseError::NotCoordinator,
+        GroupError::GroupIdNotFound(_) => ResponseError::GroupIdNotFound,
+        GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup,
+        GroupError::InvalidGroupId => ResponseError::InvalidGroupId,
+        GroupError::InvalidSessionTimeout { .. } => ResponseError::InvalidSessionTimeout,
+        GroupError::OffsetMetadataTooLarge { .. } => ResponseError::OffsetMetadataTooLarge,
+        GroupError::GroupSubscribedToTopic(_) => ResponseError::GroupSubscribedToTopic,
+        GroupError::InvalidRequest(_) => ResponseError::InvalidRequest,
+        GroupError::Unexpected(_) => ResponseError::UnknownServerError,
+    }
+}
+
+/// The error code of an optional group error (0 for success).
+pub fn group_code(e: Option<&GroupError>) -> i16 {
+    e.map_or(0, |e| group_error(e).code())
 }

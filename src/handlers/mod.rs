@@ -16,8 +16,12 @@ pub mod api_versions;
 pub mod describe_cluster;
 pub mod error_codes;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod group_admin;
+pub mod groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offsets;
 pub mod produce;
 pub mod producers;
 pub mod topics;
@@ -48,6 +52,7 @@ impl Reply {
 /// Routes a decoded request to its handler.
 pub async fn dispatch(broker: &Broker, request: Request) -> Reply {
     let version = request.header.request_api_version;
+    let client_id = request.header.client_id.as_deref();
     match request.body {
         RequestKind::ApiVersions(req) => Reply::now(ResponseKind::ApiVersions(
             api_versions::handle(&req, version),
@@ -78,6 +83,31 @@ pub async fn dispatch(broker: &Broker, request: Request) -> Reply {
         RequestKind::DescribeCluster(req) => Reply::now(ResponseKind::DescribeCluster(
             describe_cluster::handle(broker, &req),
         )),
+        RequestKind::FindCoordinator(req) => Reply::now(ResponseKind::FindCoordinator(
+            find_coordinator::handle(broker, &req, version),
+        )),
+        RequestKind::JoinGroup(req) => {
+            groups::join_group(broker, req, version, client_id, request.peer)
+        }
+        RequestKind::SyncGroup(req) => groups::sync_group(broker, req, version),
+        RequestKind::Heartbeat(req) => {
+            Reply::now(ResponseKind::Heartbeat(groups::heartbeat(broker, &req)))
+        }
+        RequestKind::LeaveGroup(req) => Reply::now(ResponseKind::LeaveGroup(groups::leave_group(
+            broker, &req, version,
+        ))),
+        RequestKind::OffsetCommit(req) => offsets::offset_commit(broker, req, version),
+        RequestKind::OffsetFetch(req) => Reply::now(ResponseKind::OffsetFetch(
+            offsets::offset_fetch(broker, &req, version),
+        )),
+        RequestKind::OffsetDelete(req) => offsets::offset_delete(broker, &req),
+        RequestKind::ListGroups(req) => Reply::now(ResponseKind::ListGroups(
+            group_admin::list_groups(broker, &req, version),
+        )),
+        RequestKind::DescribeGroups(req) => Reply::now(ResponseKind::DescribeGroups(
+            group_admin::describe_groups(broker, &req, version),
+        )),
+        RequestKind::DeleteGroups(req) => group_admin::delete_groups(broker, &req),
         // The version table admits no other API, so decoding never yields one; closing is
         // what Kafka does with a request it does not serve.
         _ => Reply::Close,

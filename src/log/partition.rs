@@ -32,8 +32,8 @@ use super::batch::{
 use super::error::LogError;
 use super::recovery::{self, sync_dir, write_recovery_point};
 use super::segment::{
-    find_batch, read_batches, search_timestamp, Segment, SegmentFiles, SegmentView,
-    MAX_SEGMENT_SIZE,
+    delete_segment_files, find_batch, read_batches, search_timestamp, Segment, SegmentFiles,
+    SegmentView, MAX_SEGMENT_SIZE,
 };
 use super::time_index::NO_TIMESTAMP;
 
@@ -594,6 +594,48 @@ impl PartitionLog {
         ))
     }
 
+    /// Deletes the oldest rolled segments that lie wholly below `offset` and are durable,
+    /// advancing the log start offset to the first segment kept; returns how many went. The
+    /// active segment always stays, so offsets keep growing from the log end. Oldest first, so a
+    /// crash part-way leaves a contiguous log (stray index files are removed on open).
+    pub fn delete_segments_before(&self, offset: i64) -> Result<usize, LogError> {
+        let doomed: Vec<i64> = {
+            let mut inner = self.inner.lock();
+            if inner.closed {
+                return Ok(0);
+            }
+            let active = inner.segments.len() - 1;
+            let count = inner.segments[..active]
+                .iter()
+                .take_while(|s| {
+                    s.next_offset() <= offset
+                        && !inner
+                            .unsynced
+                            .iter()
+                            .any(|f| f.base_offset == s.base_offset())
+                })
+                .count();
+            let removed: Vec<i64> = inner
+                .segments
+                .drain(..count)
+                .map(|s| s.base_offset())
+                .collect();
+            if count > 0 {
+                inner.log_start_offset = inner.segments[0].base_offset();
+            }
+            inner.check_invariants();
+            removed
+        };
+        for base in &doomed {
+            delete_segment_files(&self.dir, *base)?;
+        }
+        if !doomed.is_empty() {
+            sync_dir(&self.dir)?;
+            tracing::debug!(dir = %self.dir.display(), segments = doomed.len(), "deleted old segments");
+        }
+        Ok(doomed.len())
+    }
+
     /// Deletes all files and the directory (topic deletion); the log accepts no appends after.
     pub fn delete(&self) -> Result<(), LogError> {
         let mut inner = self.inner.lock();
@@ -661,6 +703,40 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn old_segments_are_deleted_below_an_offset_and_stay_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(dir.path(), small_config(), 0).unwrap();
+        for i in 0..20 {
+            log.append(&mut sized_batch(4, 300, i), &opts(i)).unwrap();
+        }
+        assert!(log_files(dir.path()).len() > 3);
+        // Rolled but not yet durable: kept.
+        assert_eq!(log.delete_segments_before(i64::MAX).unwrap(), 0);
+        log.sync(log.log_end_offset()).unwrap();
+        let end = log.log_end_offset();
+        let before = log_files(dir.path()).len();
+        let deleted = log.delete_segments_before(40).unwrap();
+        assert!(deleted > 0);
+        assert_eq!(log_files(dir.path()).len(), before - deleted);
+        let start = log.log_start_offset();
+        assert!(start > 0 && start <= 40, "log start {start}");
+        assert!(matches!(
+            log.read(0, 1 << 20, true),
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
+        // Everything from the new start is intact; the active segment is never deleted.
+        assert!(!log.read(start, 1 << 20, true).unwrap().records.is_empty());
+        log.delete_segments_before(i64::MAX).unwrap();
+        assert_eq!(log_files(dir.path()).len(), 1);
+        assert_eq!(log.log_end_offset(), end);
+        drop(log);
+        let log = PartitionLog::open(dir.path(), small_config(), 0).unwrap();
+        assert_eq!(log.log_end_offset(), end);
+        let mut b = sized_batch(1, 10, 99);
+        assert_eq!(log.append(&mut b, &opts(99)).unwrap().base_offset, end);
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct Request {
     pub api_key: ApiKey,
     /// The decoded body.
     pub body: RequestKind,
+    /// The client's address (set by the connection; group members report it as client host).
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 /// Why a frame could not become a request; every variant but the ApiVersions fallback closes
@@ -95,6 +97,7 @@ pub fn decode_request(mut frame: Bytes) -> Result<Request, FrameError> {
         header,
         api_key,
         body,
+        peer: None,
     })
 }
 
@@ -201,6 +204,22 @@ mod tests {
             ApiKey::DescribeProducers => {
                 RequestKind::DescribeProducers(DescribeProducersRequest::default())
             }
+            ApiKey::FindCoordinator => {
+                RequestKind::FindCoordinator(FindCoordinatorRequest::default())
+            }
+            ApiKey::JoinGroup => RequestKind::JoinGroup(JoinGroupRequest::default()),
+            ApiKey::SyncGroup => RequestKind::SyncGroup(SyncGroupRequest::default()),
+            ApiKey::Heartbeat => RequestKind::Heartbeat(HeartbeatRequest::default()),
+            ApiKey::LeaveGroup => RequestKind::LeaveGroup(LeaveGroupRequest::default()),
+            ApiKey::OffsetCommit => RequestKind::OffsetCommit(OffsetCommitRequest::default()),
+            // Before v2 the topic list is not nullable.
+            ApiKey::OffsetFetch => {
+                RequestKind::OffsetFetch(OffsetFetchRequest::default().with_topics(Some(vec![])))
+            }
+            ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
+            ApiKey::DescribeGroups => RequestKind::DescribeGroups(DescribeGroupsRequest::default()),
+            ApiKey::DeleteGroups => RequestKind::DeleteGroups(DeleteGroupsRequest::default()),
+            ApiKey::OffsetDelete => RequestKind::OffsetDelete(OffsetDeleteRequest::default()),
             other => panic!("add a default body for {other:?}"),
         }
     }

@@ -3,9 +3,11 @@
 //! structs can decode), never from `ApiKey::valid_versions()`.
 
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeClusterRequest, DescribeProducersRequest, FetchRequest, InitProducerIdRequest,
-    ListOffsetsRequest, MetadataRequest, ProduceRequest,
+    ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest,
+    DeleteTopicsRequest, DescribeClusterRequest, DescribeGroupsRequest, DescribeProducersRequest,
+    FetchRequest, FindCoordinatorRequest, HeartbeatRequest, InitProducerIdRequest,
+    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, SyncGroupRequest,
 };
 use kafka_protocol::protocol::Message;
 
@@ -91,6 +93,64 @@ pub const SUPPORTED: &[ApiRange] = &[
         DescribeClusterRequest::VERSIONS.min,
         DescribeClusterRequest::VERSIONS.max,
     ),
+    // The classic group coordinator. ConsumerGroupHeartbeat/ConsumerGroupDescribe (KIP-848)
+    // are deliberately absent: Kafka 4 clients then use the classic protocol and the Java
+    // admin falls back from ConsumerGroupDescribe to DescribeGroups.
+    range(
+        ApiKey::FindCoordinator,
+        FindCoordinatorRequest::VERSIONS.min,
+        FindCoordinatorRequest::VERSIONS.max,
+    ),
+    range(
+        ApiKey::JoinGroup,
+        JoinGroupRequest::VERSIONS.min,
+        JoinGroupRequest::VERSIONS.max,
+    ),
+    range(
+        ApiKey::SyncGroup,
+        SyncGroupRequest::VERSIONS.min,
+        SyncGroupRequest::VERSIONS.max,
+    ),
+    range(
+        ApiKey::Heartbeat,
+        HeartbeatRequest::VERSIONS.min,
+        HeartbeatRequest::VERSIONS.max,
+    ),
+    range(
+        ApiKey::LeaveGroup,
+        LeaveGroupRequest::VERSIONS.min,
+        LeaveGroupRequest::VERSIONS.max,
+    ),
+    range(
+        ApiKey::OffsetCommit,
+        OffsetCommitRequest::VERSIONS.min,
+        OffsetCommitRequest::VERSIONS.max,
+    ),
+    range(
+        ApiKey::OffsetFetch,
+        OffsetFetchRequest::VERSIONS.min,
+        OffsetFetchRequest::VERSIONS.max,
+    ),
+    range(
+        ApiKey::ListGroups,
+        ListGroupsRequest::VERSIONS.min,
+        ListGroupsRequest::VERSIONS.max,
+    ),
+    range(
+        ApiKey::DescribeGroups,
+        DescribeGroupsRequest::VERSIONS.min,
+        DescribeGroupsRequest::VERSIONS.max,
+    ),
+    range(
+        ApiKey::DeleteGroups,
+        DeleteGroupsRequest::VERSIONS.min,
+        DeleteGroupsRequest::VERSIONS.max,
+    ),
+    range(
+        ApiKey::OffsetDelete,
+        OffsetDeleteRequest::VERSIONS.min,
+        OffsetDeleteRequest::VERSIONS.max,
+    ),
 ];
 
 /// The supported range of an API, if Rivulet answers it at all.
@@ -117,7 +177,26 @@ mod tests {
         assert_eq!((r.min, r.served_min, r.max), (0, 3, 13));
         assert!(!is_served(ApiKey::Produce, 2));
         assert!(is_served(ApiKey::Produce, 3));
-        assert!(supported(ApiKey::JoinGroup).is_none());
+        let ranges = [
+            (ApiKey::FindCoordinator, 0, 6),
+            (ApiKey::JoinGroup, 0, 9),
+            (ApiKey::SyncGroup, 0, 5),
+            (ApiKey::Heartbeat, 0, 4),
+            (ApiKey::LeaveGroup, 0, 5),
+            (ApiKey::OffsetCommit, 2, 9),
+            (ApiKey::OffsetFetch, 1, 9),
+            (ApiKey::ListGroups, 0, 5),
+            (ApiKey::DescribeGroups, 0, 6),
+            (ApiKey::DeleteGroups, 0, 2),
+            (ApiKey::OffsetDelete, 0, 0),
+        ];
+        for (key, min, max) in ranges {
+            let r = supported(key).unwrap();
+            assert_eq!((r.min, r.served_min, r.max), (min, min, max), "{key:?}");
+        }
+        // KIP-848 APIs stay unadvertised until the new protocol is implemented.
+        assert!(supported(ApiKey::ConsumerGroupHeartbeat).is_none());
+        assert!(supported(ApiKey::ConsumerGroupDescribe).is_none());
     }
 
     #[test]
