@@ -1,7 +1,9 @@
-"""confluent-kafka (librdkafka) compatibility cases for the broker core.
+"""confluent-kafka (librdkafka) compatibility cases for the broker core, and consumer groups.
 
-No consumer groups: every consumer uses assign() with explicit offsets and never commits
-(confluent-kafka insists on a group.id, so a throw-away one is set; no offsets are stored).
+Core cases: every consumer uses assign() with explicit offsets and never commits (confluent-kafka
+insists on a group.id, so a throw-away one is set; no offsets are stored).
+group_* cases (subscribe, commit, resume, AdminClient group calls; group.protocol=classic) run
+only when the broker advertises FindCoordinator + JoinGroup, else they SKIP.
 No idempotence: enable.idempotence=false (librdkafka's default) is set explicitly, except in
 idempotent_producer (InitProducerId; librdkafka has no DescribeProducers admin call).
 """
@@ -516,6 +518,272 @@ def _(ctx):
     recs = [{"key": b"big", "value": os.urandom(700 * 1024)}, {"key": b"small", "value": b"after"}]
     check_offsets(produce(ctx, topic, recs), 0)
     check_records(consume(ctx, topic, 0, 0, 2), recs)
+
+
+# ----------------------------------------------------------------------------- consumer groups
+# group_* cases: run only when the broker advertises FindCoordinator + JoinGroup (lib/harness.py).
+
+GROUP_TIMEOUT = 90   # seconds per group case (fresh groups wait out the 3 s initial rebalance delay)
+
+def group_id(ctx, tag=None):
+    return harness.unique_topic("group-" + (tag or ctx.case_name))
+
+
+def group_consumer(ctx, group, client_id, **over):
+    conf = {"bootstrap.servers": ctx.bootstrap, "group.id": group, "group.protocol": "classic",
+            "client.id": client_id, "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            "enable.partition.eof": False, "session.timeout.ms": 10000, "heartbeat.interval.ms": 500}
+    conf.update(over)
+    return Consumer(conf)
+
+
+def produce_keyed(ctx, topic, partitions, per_partition, phase):
+    """per_partition records to each partition, key '<phase>-<p>-<i>'; returns
+    {key: (partition, offset, value)} from the delivery reports."""
+    recs = [{"key": b"%s-%d-%d" % (phase.encode(), p, i), "value": b"value-%s-%d-%d" % (phase.encode(), p, i),
+             "partition": p} for i in range(per_partition) for p in range(partitions)]
+    reps = produce(ctx, topic, recs, conf={"linger.ms": 5})
+    out = {}
+    for r, (part, off) in zip(recs, reps):
+        check_eq(part, r["partition"], "delivery report partition of %s" % r["key"])
+        out[r["key"]] = (part, off, r["value"])
+    return out
+
+
+def check_exactly_once(got, want):
+    """got: [(member, partition, offset, key, value)]; every wanted record consumed exactly once, at its
+    acknowledged partition/offset with its value; nothing else."""
+    by_key = {}
+    unexpected = []
+    for g in got:
+        if g[3] in want:
+            by_key.setdefault(g[3], []).append(g)
+        else:
+            unexpected.append(g)
+    missing = [k for k in want if k not in by_key]
+    dups = [(k, v) for k, v in by_key.items() if len(v) > 1]
+    wrong = [(v[0], want[k]) for k, v in by_key.items() if (v[0][1], v[0][2], v[0][4]) != want[k]]
+    check(not (missing or dups or wrong or unexpected),
+          "%d records: %d never consumed %s; %d consumed more than once %s; %d with other partition/offset/value %s; "
+          "%d unexpected %s" % (len(want), len(missing), missing[:3], len(dups), dups[:2], len(wrong), wrong[:3],
+                                len(unexpected), unexpected[:3]))
+
+
+class Pump:
+    """Polls a set of consumers in turn (one thread; librdkafka runs the group protocol in its own
+    threads and serves rebalances from poll)."""
+
+    def __init__(self, consumers):
+        self.cs = consumers
+        self.got = []
+
+    def run(self, seconds, until=None):
+        end = time.time() + seconds
+        while time.time() < end:
+            for i, c in enumerate(self.cs):
+                m = c.poll(0.05)
+                if m is None:
+                    continue
+                if m.error():
+                    raise harness.CaseFailure("consumer %d error: %s" % (i, m.error()))
+                self.got.append((i, m.partition(), m.offset(), m.key(), m.value()))
+            if until is not None and until():
+                return True
+        return until is None
+
+    def assignments(self):
+        return [sorted(tp.partition for tp in c.assignment()) for c in self.cs]
+
+    def wait_split(self, partitions, timeout=30):
+        """Until the assignments are non-empty, disjoint, cover every partition and hold for 1 s."""
+        deadline = time.time() + timeout
+        last, since = None, None
+        while time.time() < deadline:
+            self.run(0.1)
+            asg = self.assignments()
+            ok = all(asg) and sorted(sum(asg, [])) == list(range(partitions))
+            if not ok:
+                since = None
+            elif asg != last or since is None:
+                since = time.time()
+            elif time.time() - since >= 1.0:
+                return asg
+            last = asg
+        raise harness.CaseFailure("the group did not settle on disjoint non-empty assignments covering %d partitions "
+                                  "within %d s (last: %s)" % (partitions, timeout, last))
+
+    def distinct(self):
+        return len({g[3] for g in self.got})
+
+
+def committed_view(tps):
+    return {tp.partition: (tp.offset, tp.metadata, tp.leader_epoch) for tp in tps}
+
+
+@case("group_two_consumers_split", timeout=GROUP_TIMEOUT)
+def _(ctx):
+    topic = create_topic(ctx, ctx.topic(), 4)
+    group = group_id(ctx)
+    cs = [group_consumer(ctx, group, "split-%d" % i) for i in range(2)]
+    try:
+        for c in cs:
+            c.subscribe([topic])
+        pump = Pump(cs)
+        asg = pump.wait_split(4)
+        want = produce_keyed(ctx, topic, 4, 5, "a")
+        pump.run(20, until=lambda: pump.distinct() >= len(want))
+        pump.run(0.6)
+        check_exactly_once(pump.got, want)
+        for g in pump.got:
+            check(g[1] in asg[g[0]], "consumer %d consumed %s of partition %d, assigned %s" % (g[0], g[3], g[1], asg[g[0]]))
+        check_eq(sorted(len(a) for a in asg), [2, 2], "partitions per consumer (range assignor, 4 over 2)")
+    finally:
+        for c in cs:
+            c.close()
+
+
+@case("group_commit_resume", timeout=GROUP_TIMEOUT)
+def _(ctx):
+    topic = create_topic(ctx, ctx.topic(), 3)
+    group = group_id(ctx)
+    want = produce_keyed(ctx, topic, 3, 10, "a")
+    tps = [TopicPartition(topic, p) for p in range(3)]
+    a = group_consumer(ctx, group, "commit-a")
+    try:
+        a.subscribe([topic])
+        pump = Pump([a])
+        pump.run(30, until=lambda: pump.distinct() >= 30)
+        check_exactly_once(pump.got, want)
+        # synchronous commits: explicit offsets (with metadata), then a message (offset + 1, its leader epoch)
+        res = a.commit(offsets=[TopicPartition(topic, 0, 4, metadata="meta-p0"), TopicPartition(topic, 1, 10)],
+                       asynchronous=False)
+        check_eq(sorted((tp.partition, tp.offset, tp.error) for tp in res), [(0, 4, None), (1, 10, None)],
+                 "commit(offsets) result (partition, offset, error)")
+        msgs = {}
+        c2 = group_consumer(ctx, "compat-unused-" + uuid.uuid4().hex[:8], "fetch-p2")
+        try:   # the Message object of partition 2 offset 6, for commit(message=...)
+            c2.assign([TopicPartition(topic, 2, 6)])
+            deadline = time.time() + 15
+            while 6 not in msgs and time.time() < deadline:
+                m = c2.poll(0.2)
+                if m is not None and not m.error():
+                    msgs[m.offset()] = m
+            check(6 in msgs, "could not fetch partition 2 offset 6")
+            res = a.commit(message=msgs[6], asynchronous=False)
+        finally:
+            c2.close()
+        check_eq([(tp.partition, tp.offset, tp.error) for tp in res], [(2, 7, None)], "commit(message) result")
+        epoch = msgs[6].leader_epoch()
+        check_eq(committed_view(a.committed(tps, timeout=15)),
+                 {0: (4, "meta-p0", None), 1: (10, None, None), 2: (7, None, epoch)},
+                 "committed() (offset, metadata (confluent-kafka: None when empty), leader epoch)")
+    finally:
+        a.close()
+    # a new member of the group resumes at exactly the committed offsets
+    b = group_consumer(ctx, group, "commit-b")
+    try:
+        b.subscribe([topic])
+        pump = Pump([b])
+        old = {k: v for k, v in want.items() if (v[0] == 0 and v[1] >= 4) or (v[0] == 2 and v[1] >= 7)}
+        pump.run(30, until=lambda: pump.distinct() >= len(old))
+        more = produce_keyed(ctx, topic, 3, 2, "b")
+        pump.run(20, until=lambda: pump.distinct() >= len(old) + len(more))
+        pump.run(0.6)
+        check_exactly_once(pump.got, {**old, **more})
+        first = {}
+        for g in pump.got:
+            first.setdefault(g[1], g[2])
+        check_eq(first, {0: 4, 1: 10, 2: 7}, "first offset consumed per partition after resuming")
+        res = b.commit(asynchronous=False)   # the current positions
+        check_eq(sorted((tp.partition, tp.offset, tp.error) for tp in res), [(p, 12, None) for p in range(3)],
+                 "commit() of the positions")
+    finally:
+        b.close()
+    c = group_consumer(ctx, group, "commit-check")
+    try:   # committed() without joining the group (OffsetFetch only)
+        check_eq({p: v[0] for p, v in committed_view(c.committed(tps, timeout=15)).items()}, {0: 12, 1: 12, 2: 12},
+                 "committed offsets after the second member's commit()")
+    finally:
+        c.close()
+
+
+@case("group_admin", timeout=GROUP_TIMEOUT)
+def _(ctx):
+    from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions
+    topic = create_topic(ctx, ctx.topic(), 2)
+    group = group_id(ctx)
+    a = admin(ctx)
+    names = ["compat-admin-a", "compat-admin-b"]
+    cs = [group_consumer(ctx, group, n) for n in names]
+    closed = False
+    try:
+        for c in cs:
+            c.subscribe([topic])
+        pump = Pump(cs)
+        asg = pump.wait_split(2)
+        want = produce_keyed(ctx, topic, 2, 5, "a")
+        pump.run(20, until=lambda: pump.distinct() >= 10)
+        check_exactly_once(pump.got, want)
+        for c in cs:
+            c.commit(asynchronous=False)
+
+        res = a.list_consumer_groups(request_timeout=15).result(timeout=20)
+        check_eq(res.errors, [], "list_consumer_groups errors")
+        mine = [g for g in res.valid if g.group_id == group]
+        check_eq(len(mine), 1, "list_consumer_groups entries for the group")
+        check_eq(mine[0].state, ConsumerGroupState.STABLE, "list_consumer_groups state")
+        check_eq(mine[0].is_simple_consumer_group, False, "list_consumer_groups is_simple_consumer_group")
+        for states, listed in [({ConsumerGroupState.STABLE}, True), ({ConsumerGroupState.EMPTY}, False)]:
+            r = a.list_consumer_groups(states=states, request_timeout=15).result(timeout=20)
+            check_eq(any(g.group_id == group for g in r.valid), listed, "listed with states=%s" % states)
+
+        d = a.describe_consumer_groups([group], request_timeout=15)[group].result(timeout=20)
+        check_eq((d.group_id, d.state, d.partition_assignor, d.is_simple_consumer_group),
+                 (group, ConsumerGroupState.STABLE, "range", False), "describe (group, state, assignor, simple)")
+        node_id = list(a.list_topics(timeout=10).brokers)[0]
+        check_eq(d.coordinator.id, node_id, "describe: coordinator id")
+        by_id = {c.memberid(): (n, c) for n, c in zip(names, cs)}
+        check_eq(sorted(m.member_id for m in d.members), sorted(by_id), "describe: member ids")
+        for m in d.members:
+            n, c = by_id[m.member_id]
+            check_eq(m.client_id, n, "describe: client id of %s" % n)
+            check("127.0.0.1" in (m.host or ""), "describe: host of %s is %r" % (n, m.host))
+            check_eq(m.group_instance_id, None, "describe: instance id of %s" % n)
+            check_eq(sorted((tp.topic, tp.partition) for tp in m.assignment.topic_partitions),
+                     sorted((tp.topic, tp.partition) for tp in c.assignment()), "describe: assignment of %s" % n)
+
+        r = a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=15)[group].result(timeout=20)
+        check_eq(sorted((tp.topic, tp.partition, tp.offset, tp.error) for tp in r.topic_partitions),
+                 [(topic, 0, 5, None), (topic, 1, 5, None)], "list_consumer_group_offsets")
+
+        try:
+            a.delete_consumer_groups([group], request_timeout=15)[group].result(timeout=20)
+            raise harness.CaseFailure("delete_consumer_groups of a group with active members succeeded, want NON_EMPTY_GROUP")
+        except KafkaException as e:
+            check_eq(e.args[0].code(), KafkaError.NON_EMPTY_GROUP, "delete_consumer_groups while members are active")
+
+        for c in cs:
+            c.close()   # LeaveGroup
+        closed = True
+        deadline = time.time() + 15
+        while True:
+            d = a.describe_consumer_groups([group], request_timeout=15)[group].result(timeout=20)
+            if d.state == ConsumerGroupState.EMPTY or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        check_eq((d.state, len(d.members)), (ConsumerGroupState.EMPTY, 0), "describe after both members left")
+        a.delete_consumer_groups([group], request_timeout=15)[group].result(timeout=20)
+        res = a.list_consumer_groups(request_timeout=15).result(timeout=20)
+        check(all(g.group_id != group for g in res.valid), "list_consumer_groups still lists the deleted group")
+        try:
+            a.delete_consumer_groups([group], request_timeout=15)[group].result(timeout=20)
+            raise harness.CaseFailure("deleting the deleted group again succeeded, want GROUP_ID_NOT_FOUND")
+        except KafkaException as e:
+            check_eq(e.args[0].code(), KafkaError.GROUP_ID_NOT_FOUND, "delete_consumer_groups of a deleted group")
+    finally:
+        if not closed:
+            for c in cs:
+                c.close()
 
 
 if __name__ == "__main__":

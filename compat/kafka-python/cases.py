@@ -1,13 +1,18 @@
-"""kafka-python compatibility cases for the broker core.
+"""kafka-python compatibility cases for the broker core, and consumer groups.
 
-No consumer groups: consumers use group_id=None + assign() + seek() and never commit.
+Core cases: consumers use group_id=None + assign() + seek() and never commit.
+group_* cases (subscribe, commit, resume; KafkaAdminClient list_groups / describe_groups /
+list_group_offsets / delete_groups / delete_group_offsets) run only when the broker advertises
+FindCoordinator + JoinGroup, else they SKIP.
 No idempotence: kafka-python 3.x defaults to enable_idempotence=True (InitProducerId), so every
 producer here sets enable_idempotence=False explicitly, except idempotent_producer
 (InitProducerId + DescribeProducers).
 """
 
 import os
+import queue
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -475,6 +480,253 @@ def _(ctx):
     recs = [{"key": b"big", "value": os.urandom(700 * 1024)}, {"key": b"small", "value": b"after"}]
     check_offsets(produce(ctx, topic, recs, max_request_size=2 << 20), 0)
     check_records(consume(ctx, topic, 0, 0, 2), recs)
+
+
+# ----------------------------------------------------------------------------- consumer groups
+# group_* cases: run only when the broker advertises FindCoordinator + JoinGroup (lib/harness.py).
+
+GROUP_TIMEOUT = 90   # seconds per group case (fresh groups wait out the 3 s initial rebalance delay)
+
+def group_id(ctx, tag=None):
+    return harness.unique_topic("group-" + (tag or ctx.case_name))
+
+
+def group_consumer(ctx, group, client_id, **conf):
+    cfg = dict(bootstrap_servers=ctx.bootstrap, group_id=group, client_id=client_id, enable_auto_commit=False,
+               auto_offset_reset="earliest", session_timeout_ms=10000, heartbeat_interval_ms=500,
+               request_timeout_ms=30000)
+    cfg.update(conf)
+    return KafkaConsumer(**cfg)
+
+
+def produce_keyed(ctx, topic, partitions, per_partition, phase):
+    """per_partition records to each partition, key '<phase>-<p>-<i>'; returns
+    {key: (partition, offset, value)} from the acknowledgements."""
+    recs = [{"key": b"%s-%d-%d" % (phase.encode(), p, i), "value": b"value-%s-%d-%d" % (phase.encode(), p, i),
+             "partition": p} for i in range(per_partition) for p in range(partitions)]
+    reps = produce(ctx, topic, recs, linger_ms=5)
+    out = {}
+    for r, (part, off) in zip(recs, reps):
+        check_eq(part, r["partition"], "acknowledged partition of %s" % r["key"])
+        out[r["key"]] = (part, off, r["value"])
+    return out
+
+
+def check_exactly_once(got, want):
+    """got: [(member, partition, offset, key, value)]: every wanted record consumed exactly once, at its
+    acknowledged partition/offset with its value; nothing else."""
+    by_key, unexpected = {}, []
+    for g in got:
+        if g[3] in want:
+            by_key.setdefault(g[3], []).append(g)
+        else:
+            unexpected.append(g)
+    missing = [k for k in want if k not in by_key]
+    dups = [(k, v) for k, v in by_key.items() if len(v) > 1]
+    wrong = [(v[0], want[k]) for k, v in by_key.items() if (v[0][1], v[0][2], v[0][4]) != want[k]]
+    check(not (missing or dups or wrong or unexpected),
+          "%d records: %d never consumed %s; %d consumed more than once %s; %d with other partition/offset/value %s; "
+          "%d unexpected %s" % (len(want), len(missing), missing[:3], len(dups), dups[:2], len(wrong), wrong[:3],
+                                len(unexpected), unexpected[:3]))
+
+
+def poll_into(c, got, name, seconds, until=None):
+    end = time.time() + seconds
+    while time.time() < end:
+        for _tp, recs in c.poll(timeout_ms=100).items():
+            got.extend((name, r.partition, r.offset, r.key, r.value) for r in recs)
+        if until is not None and until():
+            return
+
+
+class Member(threading.Thread):
+    """A group member polling in its own thread (kafka-python joins the group inside poll(), so two
+    members polled from one thread would wait for each other). call(fn) runs fn(consumer) in that
+    thread (e.g. a commit) and returns its result."""
+
+    def __init__(self, ctx, group, topic, name, got, **conf):
+        super().__init__(daemon=True)
+        self.c = group_consumer(ctx, group, name, **conf)
+        self.topic, self.name, self.got = topic, name, got
+        self.assignment = []
+        self.stop_evt = threading.Event()
+        self.calls = queue.Queue()
+        self.error = None
+        self.start()
+
+    def run(self):
+        try:
+            self.c.subscribe([self.topic])
+            while not self.stop_evt.is_set():
+                for _tp, recs in self.c.poll(timeout_ms=100).items():
+                    self.got.extend((self.name, r.partition, r.offset, r.key, r.value) for r in recs)
+                self.assignment = sorted(tp.partition for tp in self.c.assignment())
+                while not self.calls.empty():
+                    fn, box, done = self.calls.get()
+                    try:
+                        box.append(fn(self.c))
+                    except Exception as e:  # handed to the caller
+                        box.append(e)
+                    done.set()
+        except Exception as e:
+            self.error = "%s: %s" % (type(e).__name__, e)
+        finally:
+            self.c.close(autocommit=False)   # LeaveGroup
+
+    def call(self, fn, timeout=20):
+        box, done = [], threading.Event()
+        self.calls.put((fn, box, done))
+        check(done.wait(timeout), "member %s: call not served within %d s (error: %s)" % (self.name, timeout, self.error))
+        if isinstance(box[0], Exception):
+            raise box[0]
+        return box[0]
+
+    def close(self):
+        self.stop_evt.set()
+        self.join(20)
+
+
+def wait_split(members, partitions, timeout=30):
+    deadline = time.time() + timeout
+    last, since = None, None
+    while time.time() < deadline:
+        for m in members:
+            check(m.error is None, "member %s: %s" % (m.name, m.error))
+        asg = [list(m.assignment) for m in members]
+        ok = all(asg) and sorted(sum(asg, [])) == list(range(partitions))
+        if not ok:
+            since = None
+        elif asg != last or since is None:
+            since = time.time()
+        elif time.time() - since >= 1.0:
+            return asg
+        last = asg
+        time.sleep(0.05)
+    raise harness.CaseFailure("the group did not settle on disjoint non-empty assignments covering %d partitions "
+                              "within %d s (last: %s)" % (partitions, timeout, last))
+
+
+def committed_view(c, tps):
+    out = {}
+    for tp in tps:
+        om = c.committed(tp, metadata=True)
+        out[tp.partition] = None if om is None else (om.offset, om.metadata, om.leader_epoch)
+    return out
+
+
+@case("group_commit_resume", timeout=GROUP_TIMEOUT)
+def _(ctx):
+    from kafka.structs import OffsetAndMetadata
+    topic = create_topic(ctx, ctx.topic(), 3)
+    group = group_id(ctx)
+    want = produce_keyed(ctx, topic, 3, 10, "a")
+    tps = [TopicPartition(topic, p) for p in range(3)]
+    a = group_consumer(ctx, group, "commit-a")
+    try:
+        a.subscribe([topic])
+        got = []
+        recs = {}
+        end = time.time() + 30
+        while len(recs) < 30 and time.time() < end:
+            for _tp, rs in a.poll(timeout_ms=100).items():
+                for r in rs:
+                    got.append(("a", r.partition, r.offset, r.key, r.value))
+                    recs[(r.partition, r.offset)] = r
+        check_exactly_once(got, want)
+        epoch = recs[(1, 6)].leader_epoch
+        # a synchronous commit of explicit offsets: metadata, and the leader epoch of the last record read
+        a.commit({tps[0]: OffsetAndMetadata(4, "meta-p0", -1), tps[1]: OffsetAndMetadata(7, "", epoch)})
+        check_eq(committed_view(a, tps), {0: (4, "meta-p0", -1), 1: (7, "", epoch), 2: None},
+                 "committed() (offset, metadata, leader epoch)")
+    finally:
+        a.close(autocommit=False)
+    b = group_consumer(ctx, group, "commit-b")
+    try:
+        b.subscribe([topic])
+        got = []
+        old = {k: v for k, v in want.items() if v[1] >= {0: 4, 1: 7, 2: 0}[v[0]]}
+        poll_into(b, got, "b", 30, until=lambda: len(got) >= len(old))
+        more = produce_keyed(ctx, topic, 3, 2, "b")
+        poll_into(b, got, "b", 20, until=lambda: len(got) >= len(old) + len(more))
+        poll_into(b, got, "b", 0.6)
+        check_exactly_once(got, {**old, **more})
+        first = {}
+        for g in got:
+            first.setdefault(g[1], g[2])
+        check_eq(first, {0: 4, 1: 7, 2: 0}, "first offset consumed per partition after resuming")
+        b.commit()   # the consumed positions
+    finally:
+        b.close(autocommit=False)
+    r = admin(ctx).list_group_offsets(group)[group]
+    check_eq({tp.partition: om.offset for tp, om in r.items()}, {0: 12, 1: 12, 2: 12},
+             "committed offsets (list_group_offsets) after the second member's commit()")
+
+
+@case("group_admin", timeout=GROUP_TIMEOUT)
+def _(ctx):
+    topic = create_topic(ctx, ctx.topic(), 2)
+    group = group_id(ctx)
+    a = admin(ctx)
+    got = []
+    ms = [Member(ctx, group, topic, n, got) for n in ("compat-admin-a", "compat-admin-b")]
+    try:
+        wait_split(ms, 2)
+        want = produce_keyed(ctx, topic, 2, 5, "a")
+        deadline = time.time() + 20
+        while len(got) < 10 and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        check_exactly_once(got, want)
+        for m in ms:
+            m.call(lambda c: c.commit())
+
+        mine = [g for g in a.list_groups() if g["group_id"] == group]
+        check_eq(len(mine), 1, "list_groups entries for the group")
+        check_eq((mine[0]["group_state"], mine[0]["protocol_type"], mine[0].get("group_type", "classic")),
+                 ("Stable", "consumer", "classic"), "list_groups (state, protocol type, type)")
+        for states, listed in [(["Stable"], True), (["Empty"], False)]:
+            check_eq(any(g["group_id"] == group for g in a.list_groups(states_filter=states)), listed,
+                     "listed with states_filter=%s" % states)
+
+        d = a.describe_groups([group])[group]
+        check_eq((d["error"], d["group_state"], d["protocol_type"], d["protocol_data"]),
+                 (None, "Stable", "consumer", "range"), "describe_groups (error, state, protocol type, assignor)")
+        by_client = {m.name: m for m in ms}
+        check_eq(sorted(x["client_id"] for x in d["members"]), sorted(by_client), "describe_groups member client ids")
+        for x in d["members"]:
+            m = by_client[x["client_id"]]
+            check_eq(x["group_instance_id"], None, "instance id of %s" % m.name)
+            check("127.0.0.1" in (x["client_host"] or ""), "client host of %s is %r" % (m.name, x["client_host"]))
+            check_eq(x["member_metadata"]["topics"], [topic], "subscription (member_metadata) of %s" % m.name)
+            parts = [(t["topic"], sorted(t["partitions"])) for t in x["member_assignment"]["assigned_partitions"]]
+            check_eq(parts, [(topic, m.assignment)], "assignment (member_assignment) of %s" % m.name)
+
+        offs = a.list_group_offsets(group)[group]
+        check_eq(sorted((tp.partition, om.offset, om.metadata) for tp, om in offs.items()), [(0, 5, ""), (1, 5, "")],
+                 "list_group_offsets (partition, offset, metadata)")
+        check_eq(a.delete_groups([group]), {group: "NonEmptyGroupError"}, "delete_groups while members are active")
+
+        for m in ms:
+            m.close()   # LeaveGroup
+        for m in ms:
+            check(m.error is None, "member %s: %s" % (m.name, m.error))
+        deadline = time.time() + 15
+        while True:
+            d = a.describe_groups([group])[group]
+            if d["group_state"] == "Empty" or time.time() > deadline:
+                break
+            time.sleep(0.1)
+        check_eq((d["group_state"], len(d["members"])), ("Empty", 0), "describe_groups after both members left")
+        a.delete_group_offsets(group, [TopicPartition(topic, 0)])
+        offs = a.list_group_offsets(group)[group]
+        check_eq(sorted((tp.partition, om.offset) for tp, om in offs.items()), [(1, 5)],
+                 "list_group_offsets after delete_group_offsets(partition 0)")
+        check_eq(a.delete_groups([group]), {group: "OK"}, "delete_groups of the empty group")
+        check(all(g["group_id"] != group for g in a.list_groups()), "list_groups still lists the deleted group")
+        check_eq(a.delete_groups([group]), {group: "GroupIdNotFoundError"}, "delete_groups of the deleted group")
+    finally:
+        for m in ms:
+            m.close()
 
 
 if __name__ == "__main__":

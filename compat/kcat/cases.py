@@ -1,16 +1,25 @@
 """kcat (librdkafka CLI) compatibility cases for the broker core.
 
 kcat's -C mode without -G is librdkafka's simple (group-less) consumer, and its producer is not
-idempotent by default, so nothing here needs consumer groups or InitProducerId. Topics are created
-by auto-creation (kcat has no CreateTopics): the broker must run with auto.create.topics.enable=true
-and num.partitions=1.
+idempotent by default, so the core cases need neither consumer groups nor InitProducerId. Topics are
+created by auto-creation (kcat has no CreateTopics): the broker must run with
+auto.create.topics.enable=true and num.partitions=1.
+
+group_* cases (`kcat -G`, librdkafka's balanced consumer) run only when the broker advertises
+FindCoordinator + JoinGroup, else they SKIP; their 4-partition topic is created with a raw
+CreateTopics v2 request (standard library).
 """
 
 import json
 import os
+import re
 import shutil
+import signal
+import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -250,6 +259,204 @@ def _(ctx):
     got2 = consume(ctx, topic, offset="s@%d" % ts[4])
     check(got2, "kcat -o s@ts printed nothing")
     check_eq(got2[0]["offset"], start, "first offset for -o s@<ts of record 4>")
+
+
+# ----------------------------------------------------------------------------- consumer groups
+# group_* cases: run only when the broker advertises FindCoordinator + JoinGroup (lib/harness.py).
+
+GROUP_TIMEOUT = 90   # seconds per group case (fresh groups wait out the 3 s initial rebalance delay)
+
+GROUP_FMT = r"%p\t%o\t%k\t%s\n"
+REBALANCED = re.compile(r"% Group \S+ rebalanced \(memberid [^)]*\): (assigned|revoked): ?(.*)$")
+
+
+def create_topic_raw(ctx, topic, partitions):
+    """CreateTopics v2 with the standard library (kcat cannot create topics; auto-creation gives 1
+    partition). Then waits until kcat -L shows the partitions."""
+    host, port = ctx.bootstrap.rsplit(":", 1)
+    client = b"rivulet-compat-kcat"
+    name = topic.encode()
+    body = struct.pack(">hhih", 19, 2, 1, len(client)) + client
+    body += struct.pack(">ih", 1, len(name)) + name + struct.pack(">ihii", partitions, 1, 0, 0)
+    body += struct.pack(">ib", 15000, 0)
+    with socket.create_connection((host, int(port)), timeout=20) as s:
+        s.sendall(struct.pack(">i", len(body)) + body)
+        buf = b""
+        while len(buf) < 4 or len(buf) < 4 + struct.unpack(">i", buf[:4])[0]:
+            chunk = s.recv(65536)
+            check(chunk, "CreateTopics: connection closed")
+            buf += chunk
+    pos = 4 + 4 + 4   # size, correlation id, throttle
+    n = struct.unpack(">i", buf[pos:pos + 4])[0]
+    pos += 4
+    check_eq(n, 1, "CreateTopics v2: topics in the response")
+    nlen = struct.unpack(">h", buf[pos:pos + 2])[0]
+    pos += 2 + nlen
+    err = struct.unpack(">h", buf[pos:pos + 2])[0]
+    check_eq(err, 0, "CreateTopics v2 error code for %s" % topic)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        md = json.loads(kcat(ctx, ["-L", "-t", topic, "-J"]))
+        ts = [t for t in md["topics"] if t["topic"] == topic]
+        if ts and "error" not in ts[0] and len(ts[0]["partitions"]) == partitions:
+            return
+        time.sleep(0.2)
+    raise harness.CaseFailure("topic %s never showed %d partitions in kcat -L" % (topic, partitions))
+
+
+def produce_keyed(ctx, topic, partitions, per_partition, phase):
+    """per_partition records to each partition (kcat -P -p N -K:), key '<phase>-<p>-<i>'; returns
+    {key: (partition, value)} (kcat prints no offsets for produced records)."""
+    want = {}
+    for p in range(partitions):
+        lines = ["%s-%d-%d:value-%s-%d-%d" % (phase, p, i, phase, p, i) for i in range(per_partition)]
+        kcat(ctx, ["-P", "-t", topic, "-p", str(p), "-K", ":", "-X", "linger.ms=5"],
+             stdin=("".join(l + "\n" for l in lines)).encode())
+        for l in lines:
+            k, v = l.split(":", 1)
+            want[k] = (p, v)
+    return want
+
+
+class BalancedKcat:
+    """`kcat -G group topic` (librdkafka's balanced consumer) as a subprocess; its stdout lines are
+    records, its stderr carries the rebalance notices."""
+
+    def __init__(self, ctx, group, topic, name, extra=()):
+        self.name = name
+        cmd = [KCAT, "-b", ctx.bootstrap, "-G", group, "-u", "-f", GROUP_FMT, "-X", "client.id=" + name,
+               "-X", "auto.offset.reset=earliest", "-X", "session.timeout.ms=10000",
+               "-X", "heartbeat.interval.ms=500", "-X", "enable.auto.commit=true",
+               "-X", "auto.commit.interval.ms=200"] + list(extra) + [topic]
+        ctx.log("$ " + " ".join(cmd))
+        self.p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.records = []        # (name, partition, offset, key, value)
+        self.assignment = set()
+        self.notices = []
+        self.ctx = ctx
+        self.t_out = threading.Thread(target=self._out, daemon=True)
+        self.t_err = threading.Thread(target=self._err, daemon=True)
+        self.t_out.start()
+        self.t_err.start()
+
+    def _out(self):
+        for line in self.p.stdout:
+            f = line.rstrip("\n").split("\t")
+            if len(f) == 4:
+                self.records.append((self.name, int(f[0]), int(f[1]), f[2], f[3]))
+            else:
+                self.notices.append("unparsable stdout line %r" % line)
+
+    def _err(self):
+        for line in self.p.stderr:
+            line = line.rstrip("\n")
+            self.notices.append(line)
+            m = REBALANCED.search(line)
+            if m:
+                parts = {int(x) for x in re.findall(r"\[(\d+)\]", m.group(2))}
+                if m.group(1) == "assigned":
+                    self.assignment = parts
+                else:
+                    self.assignment = self.assignment - parts
+
+    def stop(self, timeout=20):
+        """SIGTERM: kcat closes the consumer (final commit of the stored offsets, LeaveGroup)."""
+        t0 = time.time()
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+        try:
+            rc = self.p.wait(timeout)
+            self.ctx.log("[%s] exited %.1f s after SIGTERM" % (self.name, time.time() - t0))
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            rc = self.p.wait()
+        self.t_out.join(5)
+        self.t_err.join(5)
+        self.ctx.log("[%s] exit %s\n%s" % (self.name, rc, "\n".join(self.notices[-40:])))
+        return rc
+
+
+def check_exactly_once(got, want):
+    """got: [(name, partition, offset, key, value)], want: {key: (partition, value)}: every wanted
+    record consumed once, in its partition, offsets contiguous per partition; nothing else."""
+    by_key, unexpected = {}, []
+    for g in got:
+        (by_key.setdefault(g[3], []) if g[3] in want else unexpected).append(g)
+    missing = [k for k in want if k not in by_key]
+    dups = [(k, v) for k, v in by_key.items() if len(v) > 1]
+    wrong = [(v[0], want[k]) for k, v in by_key.items() if (v[0][1], v[0][4]) != want[k]]
+    check(not (missing or dups or wrong or unexpected),
+          "%d records: %d never consumed %s; %d consumed more than once %s; %d with other partition/value %s; "
+          "%d unexpected %s" % (len(want), len(missing), missing[:3], len(dups), dups[:2], len(wrong), wrong[:3],
+                                len(unexpected), unexpected[:3]))
+    for p in {w[0] for w in want.values()}:
+        keys = sorted((k for k in want if want[k][0] == p), key=lambda k: int(k.rsplit("-", 1)[1]))
+        offs = [by_key[k][0][2] for k in keys]
+        check_eq(offs, list(range(offs[0], offs[0] + len(offs))), "offsets of partition %d in produce order" % p)
+
+
+@case("group_balanced_consumer", timeout=GROUP_TIMEOUT)
+def _(ctx):
+    # two `kcat -G` processes share a 4-partition topic; a third run of the group resumes at the
+    # offsets they committed
+    t_case = time.time()
+    topic = ctx.topic()
+    create_topic_raw(ctx, topic, 4)
+    group = harness.unique_topic("group-kcat")
+    ctx.log("# %.1f s: topic created" % (time.time() - t_case))
+    ks = [BalancedKcat(ctx, group, topic, "kcat-g%d" % i) for i in (1, 2)]
+    try:
+        deadline = time.time() + 30
+        last, since = None, None
+        while True:
+            for k in ks:
+                check(k.p.poll() is None, "%s exited early (%s): %s" % (k.name, k.p.returncode, k.notices[-5:]))
+            asg = [sorted(k.assignment) for k in ks]
+            ok = all(asg) and sorted(sum(asg, [])) == [0, 1, 2, 3]
+            if not ok:
+                since = None
+            elif asg != last or since is None:
+                since = time.time()
+            elif time.time() - since >= 1.0:
+                ctx.log("# %.1f s: kcat -G assignments settled: %s" % (time.time() - t_case, asg))
+                break
+            last = asg
+            check(time.time() < deadline, "the two kcat -G did not settle on disjoint non-empty assignments "
+                  "covering 4 partitions within 30 s (last: %s)" % last)
+            time.sleep(0.05)
+        want = produce_keyed(ctx, topic, 4, 5, "a")
+        deadline = time.time() + 20
+        while sum(len(k.records) for k in ks) < len(want) and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.6)
+        ctx.log("# %.1f s: %d records consumed" % (time.time() - t_case, sum(len(k.records) for k in ks)))
+    finally:
+        rcs = [k.stop() for k in ks]
+    got = ks[0].records + ks[1].records
+    check_exactly_once(got, want)
+    for k, a in zip(ks, asg):
+        for g in k.records:
+            check(g[1] in a, "%s consumed %s of partition %d, assigned %s" % (k.name, g[3], g[1], a))
+    check_eq(sorted(len(a) for a in asg), [2, 2], "partitions per kcat (range assignor, 4 over 2)")
+    check_eq(sorted((g[1], g[2]) for g in got if g[3].endswith("-0")), [(p, 0) for p in range(4)],
+             "(partition, offset) of the first record produced to each partition")
+    check_eq(rcs, [0, 0], "exit status of the two kcat -G after SIGTERM")
+    # resume: one kcat -G -e in the same group reads only what was produced since, from offset 5
+    more = produce_keyed(ctx, topic, 4, 2, "b")
+    ctx.log("# %.1f s: resuming" % (time.time() - t_case))
+    k = BalancedKcat(ctx, group, topic, "kcat-g3", extra=["-e"])
+    try:
+        k.p.wait(30)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        rc = k.stop()
+    check_eq(rc, 0, "exit status of kcat -G -e")
+    check_exactly_once(k.records, more)
+    first = {}
+    for g in k.records:
+        first.setdefault(g[1], g[2])
+    check_eq(first, {0: 5, 1: 5, 2: 5, 3: 5}, "first offset per partition of the resumed kcat -G (committed offsets)")
 
 
 if __name__ == "__main__":

@@ -11,9 +11,11 @@ Forwards to an upstream broker (e.g. the reference kfake) but
     DescribeProducers 61; --allow 0,1,2,3,18,19,20,37,60 is the broker core without idempotence),
   * advertises Produce from v0 (--produce-min), as Kafka 4 does (KAFKA-18659),
   * closes the connection on a request for any other API key, as a broker does for an API it
-    does not serve, and logs it ("REJECT ..."),
+    does not serve, and logs it ("REJECT ..."); `--allow all` keeps every upstream API (to see what
+    a client sends, e.g. its group APIs),
   * rewrites the upstream's advertised 127.0.0.1:<upstream port> to the proxy's port in Metadata
-    and DescribeCluster responses, so that clients stay on the proxy.
+    and DescribeCluster responses (and FindCoordinator's, for the group coordinator), so that
+    clients stay on the proxy.
 It shows whether a client suite depends on APIs the broker under test lacks (consumer groups,
 InitProducerId, DescribeConfigs, telemetry, ...). Every request is logged as "REQ key vN client".
 
@@ -31,9 +33,11 @@ import time
 RIVULET_APIS = [0, 1, 2, 3, 18, 19, 20, 22, 37, 60, 61]
 API_NAMES = {0: "Produce", 1: "Fetch", 2: "ListOffsets", 3: "Metadata", 8: "OffsetCommit", 9: "OffsetFetch",
              10: "FindCoordinator", 11: "JoinGroup", 12: "Heartbeat", 13: "LeaveGroup", 14: "SyncGroup",
-             15: "DescribeGroups", 16: "ListGroups", 18: "ApiVersions", 19: "CreateTopics", 20: "DeleteTopics",
-             22: "InitProducerId", 32: "DescribeConfigs", 33: "AlterConfigs", 36: "SaslAuthenticate",
-             37: "CreatePartitions", 44: "IncrementalAlterConfigs", 60: "DescribeCluster",
+             15: "DescribeGroups", 16: "ListGroups", 17: "SaslHandshake", 18: "ApiVersions", 19: "CreateTopics",
+             20: "DeleteTopics", 21: "DeleteRecords", 22: "InitProducerId", 23: "OffsetForLeaderEpoch",
+             32: "DescribeConfigs", 33: "AlterConfigs", 36: "SaslAuthenticate",
+             37: "CreatePartitions", 42: "DeleteGroups", 44: "IncrementalAlterConfigs", 47: "OffsetDelete",
+             60: "DescribeCluster",
              61: "DescribeProducers", 68: "ConsumerGroupHeartbeat", 69: "ConsumerGroupDescribe",
              71: "GetTelemetrySubscriptions", 72: "PushTelemetry", 75: "DescribeTopicPartitions"}
 
@@ -185,7 +189,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--listen", type=int, required=True)
     ap.add_argument("--upstream", required=True, help="HOST:PORT; the upstream must advertise 127.0.0.1")
-    ap.add_argument("--allow", default=",".join(map(str, RIVULET_APIS)), help="comma-separated API keys")
+    ap.add_argument("--allow", default=",".join(map(str, RIVULET_APIS)),
+                    help="comma-separated API keys, or 'all' (every API the upstream has: only Produce's "
+                         "minimum version is rewritten; e.g. to log what a client sends)")
     ap.add_argument("--log", help="log file (default stderr)")
     ap.add_argument("--produce-min", type=int, default=0,
                     help="advertise Produce from this version (default 0, as Kafka 4 does since KAFKA-18659; "
@@ -193,7 +199,7 @@ def main():
     args = ap.parse_args()
     host, port = args.upstream.rsplit(":", 1)
     log = open(args.log, "a") if args.log else sys.stderr
-    allow = [int(x) for x in args.allow.split(",") if x.strip()]
+    allow = list(range(0, 1000)) if args.allow == "all" else [int(x) for x in args.allow.split(",") if x.strip()]
     try:
         produce_min = None if args.produce_min < 0 else args.produce_min
         asyncio.run(Proxy(args.listen, host, int(port), allow, log, produce_min).serve())

@@ -11,6 +11,11 @@ Protocol of a suite runner (what compat/run parses):
 Every case runs in its own child process (``<runner> --case NAME``) with a hard timeout, so one
 hung client cannot stall the run. Its stdout/stderr go to a log file under compat/logs/.
 
+Consumer-group cases are named `group_*`: they run only when the broker advertises FindCoordinator
+and JoinGroup (lib/broker_apis.py; compat/run passes its answer as COMPAT_GROUPS=1/0, `--groups
+yes|no` overrides), otherwise each is reported as `SKIP group_xxx: broker does not advertise
+consumer-group APIs`.
+
 Only the standard library is used here: the harness must be able to report SKIPs even when the
 client library cannot be imported.
 """
@@ -25,9 +30,16 @@ import sys
 import time
 import traceback
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import broker_apis  # noqa: E402
+
 COMPAT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_TIMEOUT = 60.0
 MAX_TIMEOUTS_IN_A_ROW = 3
+GROUP_PREFIX = "group_"
+# An allowlist note containing this marker only applies while the broker has no consumer groups
+# (e.g. librdkafka's lz4, which needs FindCoordinator v0 advertised): with groups, a FAIL is a FAIL.
+UNTIL_GROUPS = "[until groups]"
 
 _CASES = []  # (name, fn, timeout)
 
@@ -117,10 +129,19 @@ _LINE = re.compile(r"^(PASS|FAIL|SKIP|XFAIL) ([^\s:]+)(?::\s?(.*))?$")
 
 
 class Summary:
-    def __init__(self, allowlist, quirks=None):
-        self.allow = allowlist
+    def __init__(self, allowlist, quirks=None, groups=None):
+        """groups: True when the broker advertises consumer groups: allowlist entries marked
+        UNTIL_GROUPS then no longer turn a FAIL into XFAIL (None: $COMPAT_GROUPS decides)."""
+        if groups is None:
+            groups = os.environ.get("COMPAT_GROUPS", "").lower() in ("1", "yes", "true", "on")
+        self._allowlist = allowlist
+        self.set_groups(groups)
         self.quirks = quirks or {}
         self.passed = self.failed = self.skipped = self.xfailed = 0
+
+    def set_groups(self, groups):
+        self.until_groups = {n for n, note in self._allowlist.items() if UNTIL_GROUPS in note} if groups else set()
+        self.allow = {n: note for n, note in self._allowlist.items() if n not in self.until_groups}
 
     def emit(self, status, name, reason=None):
         reason = (reason or "").replace("\n", " | ").strip()
@@ -135,9 +156,13 @@ class Summary:
             reason = reason + ((" [allowlisted: %s]" % note) if note else " [allowlisted]")
         if status == "PASS":
             self.passed += 1
-            extra = " (listed in allowlist.txt: consider removing it)" if name in self.allow else ""
+            extra = " (listed in allowlist.txt: consider removing it)" if name in self.allow else (
+                " (listed in allowlist.txt %s and the broker advertises consumer groups: remove it)"
+                % UNTIL_GROUPS if name in self.until_groups else "")
             print("PASS %s%s" % (name, extra), flush=True)
             return
+        if status == "FAIL" and name in self.until_groups:
+            reason += " [allowlist entry %s ignored: the broker advertises consumer groups]" % UNTIL_GROUPS
         if status == "FAIL":
             self.failed += 1
         elif status == "XFAIL":
@@ -169,6 +194,8 @@ def summarize_stream(stream, allowlist_path, suite_name=None):
     for line in stream:
         if s.feed_line(line):
             continue
+        if line.startswith("# consumer-group cases: "):   # the Java suite's own ApiVersions answer
+            s.set_groups(line.startswith("# consumer-group cases: run"))
         if re.match(r"^\d+ passed, \d+ failed", line.strip()):
             saw_final = True  # the raw program's own total is replaced by ours
             continue
@@ -221,6 +248,9 @@ def main(suite_name, suite_file, client_version=None, setup_error=None):
     ap.add_argument("--timeout", type=float, default=float(os.environ.get("COMPAT_CASE_TIMEOUT", DEFAULT_TIMEOUT)),
                     help="per-case timeout in seconds")
     ap.add_argument("--list", action="store_true")
+    ap.add_argument("--groups", choices=["auto", "yes", "no"], default=None,
+                    help="run the group_* cases: auto (default: $COMPAT_GROUPS from compat/run, else ask "
+                         "the broker whether it advertises FindCoordinator + JoinGroup), yes, no")
     ap.add_argument("--log-dir", default=os.environ.get("COMPAT_LOG_DIR", os.path.join(COMPAT_DIR, "logs")))
     args = ap.parse_args()
 
@@ -232,7 +262,12 @@ def main(suite_name, suite_file, client_version=None, setup_error=None):
     if args.case:
         return _run_one_inprocess(args.case, args.bootstrap, suite_dir, setup_error)
 
-    summary = Summary(load_allowlist(os.path.join(suite_dir, "allowlist.txt")), load_quirks(suite_name))
+    selected = [c for c in _CASES if not args.only or any(o in c[0] for o in args.only)]
+    # one ApiVersions request (or $COMPAT_GROUPS / --groups): decides the group_* cases and the
+    # allowlist entries marked UNTIL_GROUPS
+    groups = broker_apis.groups_enabled(args.bootstrap, args.groups)
+    summary = Summary(load_allowlist(os.path.join(suite_dir, "allowlist.txt")), load_quirks(suite_name),
+                      groups=groups)
     if setup_error:
         print("# client: %s (unavailable)" % suite_name, flush=True)
         for name, _, _ in _CASES:
@@ -245,12 +280,16 @@ def main(suite_name, suite_file, client_version=None, setup_error=None):
         ver = "? (%s)" % e
     print("# client: %s" % ver, flush=True)
     print("# bootstrap: %s" % args.bootstrap, flush=True)
+    if any(n.startswith(GROUP_PREFIX) for n, _, _ in selected):
+        print("# consumer-group cases: %s" % ("run (FindCoordinator + JoinGroup advertised)" if groups
+                                              else "SKIP (%s)" % broker_apis.NO_GROUPS_REASON), flush=True)
 
     log_dir = os.path.join(args.log_dir, suite_name)
     os.makedirs(log_dir, exist_ok=True)
     timeouts_in_a_row = 0
-    for name, _, case_timeout in _CASES:
-        if args.only and not any(o in name for o in args.only):
+    for name, _, case_timeout in selected:
+        if name.startswith(GROUP_PREFIX) and not groups:
+            summary.emit("SKIP", name, broker_apis.NO_GROUPS_REASON)
             continue
         if timeouts_in_a_row >= MAX_TIMEOUTS_IN_A_ROW:
             # a broker that stopped answering would otherwise cost a full timeout per case
@@ -286,9 +325,12 @@ def main(suite_name, suite_file, client_version=None, setup_error=None):
                     p.returncode, log_path)
         timed_out = status == "FAIL" and re.search(r"timed?[ _]?out", reason or "", re.I)
         timeouts_in_a_row = timeouts_in_a_row + 1 if timed_out else 0
+        took = time.time() - t0
         with open(log_path, "a") as log:
-            log.write("\n--- %s after %.1f s\n" % (status, time.time() - t0))
+            log.write("\n--- %s after %.1f s\n" % (status, took))
         summary.emit(status, name, reason)
+        if name.startswith(GROUP_PREFIX):
+            print("#   %s took %.1f s" % (name, took), flush=True)
     return summary.finish()
 
 

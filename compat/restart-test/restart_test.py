@@ -1,6 +1,6 @@
 """Durability across kill -9: acknowledged acks=all records survive, at their acknowledged offsets.
 
-    restart_test.py --broker-bin PATH [--mode plain|idempotent] [--kills N] [--kill-after 3000]
+    restart_test.py --broker-bin PATH [--mode plain|idempotent|groups] [--kills N] [--kill-after 3000]
                     [--after-restart-s 3] [--hold-ms 300] [--extra-kills 3]
 
 Starts the broker itself (free port on 127.0.0.1, fresh data dir), creates one topic with 3
@@ -51,6 +51,23 @@ duplicates are detectable:
                                   INVALID_PRODUCER_EPOCH (librdkafka's debug=eos log): the broker
                                   restored the producer state after kill -9
 
+--mode groups (result row `restart-groups`; run by compat/run only when the broker advertises
+FindCoordinator + JoinGroup, else every check is SKIP): one confluent-kafka group member reads 3
+partitions and commits synchronously (explicit offsets with and without metadata, a later commit
+superseding an earlier one, commit(message) with its leader epoch); the broker is kill -9'd right
+after the last acknowledgement (the member still in the group) and restarted; a new member resumes
+and commits again with metadata; kill -9 again; a third member resumes on records produced after
+the restart:
+
+  group_restart_ok            the broker came back twice and every step completed
+  group_commits_acknowledged  every synchronous commit was answered without error
+  group_offsets_kept          after each restart, OffsetFetch (Consumer.committed without joining,
+                              and AdminClient.list_consumer_group_offsets) returns exactly the last
+                              acknowledged (offset, metadata, leader epoch) of every partition
+  group_resume_at_committed   after each restart, a new member of the group starts each partition
+                              at exactly its committed offset and reads exactly the stored records
+                              from there (nothing before, nothing missing)
+
 A broker binary named kfake* is started with kfake's flags (-data-dir DIR -sync-writes) instead of
 Rivulet's.
 """
@@ -72,6 +89,7 @@ import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import api_proxy  # noqa: E402
+import broker_apis  # noqa: E402
 import harness  # noqa: E402
 
 try:
@@ -321,12 +339,254 @@ def read_partition(bootstrap, topic, partition, high, timeout=60):
         c.close()
 
 
+# ------------------------------------------------------------------------------------- --mode groups
+
+GROUP_CHECKS = ["group_restart_ok", "group_commits_acknowledged", "group_offsets_kept", "group_resume_at_committed"]
+GROUP_RECORDS = 40          # per partition before the first kill; GROUP_MORE more after each restart
+GROUP_MORE = 5
+
+
+def group_consumer_conf(bootstrap, group, client_id):
+    return {"bootstrap.servers": bootstrap, "group.id": group, "group.protocol": "classic", "client.id": client_id,
+            "enable.auto.commit": False, "auto.offset.reset": "earliest", "enable.partition.eof": False,
+            "session.timeout.ms": 10000, "heartbeat.interval.ms": 500,
+            "reconnect.backoff.ms": 50, "reconnect.backoff.max.ms": 500}
+
+
+def group_produce(bootstrap, topic, phase, per_partition):
+    """per_partition records to each partition, acks=all; returns {(partition, offset): (key, value)}."""
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": False, "linger.ms": 5,
+                  "message.timeout.ms": 30000})
+    acked, failed = {}, []
+
+    def cb(err, msg):
+        if err is not None:
+            failed.append(str(err))
+        else:
+            acked[(msg.partition(), msg.offset())] = (msg.key(), msg.value())
+
+    for i in range(per_partition):
+        for part in range(PARTITIONS):
+            p.produce(topic, key=b"%s-%d-%d" % (phase.encode(), part, i), value=b"value-%s-%d-%d" % (phase.encode(), part, i),
+                      partition=part, on_delivery=cb)
+    left = p.flush(30)
+    if left or failed or len(acked) != per_partition * PARTITIONS:
+        raise RuntimeError("producing %s: %d acked, %d left after flush, failures %s" % (phase, len(acked), left, failed[:3]))
+    return acked
+
+
+def group_consume(c, count, timeout=30.0, extra=0.6):
+    """count records from a subscribed consumer (then `extra` seconds more, to see anything past the
+    end); returns [(partition, offset, key, value)] and the Message objects by (partition, offset)."""
+    got, msgs = [], {}
+    deadline = time.time() + timeout
+    end = None
+    while True:
+        now = time.time()
+        if end is None and (len(got) >= count or now > deadline):
+            end = now + extra
+        if end is not None and now > end:
+            break
+        m = c.poll(0.1)
+        if m is None:
+            continue
+        if m.error():
+            raise RuntimeError("consumer error: %s" % m.error())
+        got.append((m.partition(), m.offset(), m.key(), m.value()))
+        msgs[(m.partition(), m.offset())] = m
+    return got, msgs
+
+
+def group_committed(bootstrap, group, topic, timeout=45.0):
+    """{partition: (offset, metadata, leader_epoch)} from OffsetFetch (Consumer.committed without
+    joining) and from AdminClient.list_consumer_group_offsets; retried while the restarted broker
+    is not ready (connection refused, coordinator loading)."""
+    from confluent_kafka import ConsumerGroupTopicPartitions
+    tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        c = Consumer(group_consumer_conf(bootstrap, group, "restart-group-check"))
+        try:
+            res = c.committed(tps, timeout=10)
+            errs = [tp.error for tp in res if tp.error is not None]
+            if not errs:
+                a = AdminClient({"bootstrap.servers": bootstrap})
+                r = a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group, tps)],
+                                                  request_timeout=10)[group].result(timeout=15)
+                return ({tp.partition: (tp.offset, tp.metadata, tp.leader_epoch) for tp in res},
+                        {tp.partition: (tp.offset, tp.metadata, tp.leader_epoch) for tp in r.topic_partitions})
+            last = errs
+        except Exception as e:  # noqa: BLE001  broker still coming up
+            last = "%s: %s" % (type(e).__name__, e)
+        finally:
+            c.close()
+        time.sleep(0.5)
+    raise RuntimeError("OffsetFetch did not answer within %.0f s after the restart (last: %s)" % (timeout, last))
+
+
+def run_groups(args, summary, report, finish):
+    """--mode groups: committed offsets survive kill -9 (see the module docstring)."""
+    checks = GROUP_CHECKS
+    import confluent_kafka
+    print("# client: confluent-kafka %s (librdkafka %s): group members, sync commits, 2 x kill -9" % (
+        confluent_kafka.__version__, confluent_kafka.libversion()[0]), flush=True)
+    if args.groups == "no":
+        for c in checks:
+            summary.emit("SKIP", c, broker_apis.NO_GROUPS_REASON)
+        return finish()
+    log_dir = os.path.join(args.log_dir, "restart-test")
+    os.makedirs(log_dir, exist_ok=True)
+    broker_log = os.path.join(log_dir, "broker-groups.log")
+    open(broker_log, "w").close()
+    data_dir = tempfile.mkdtemp(prefix="rivulet-restart-groups-")
+    port = free_port()
+    bootstrap = "127.0.0.1:%d" % port
+    broker = Broker(os.path.abspath(args.broker_bin), data_dir, port, broker_log, args.broker_arg)
+    topic = "restart-groups-%d-%s" % (int(time.time()), uuid.uuid4().hex[:8])
+    group = "restart-group-%d-%s" % (int(time.time()), uuid.uuid4().hex[:8])
+    print("# broker: %s  data: %s  bootstrap: %s  topic: %s  group: %s" % (
+        args.broker_bin, data_dir, bootstrap, topic, group), flush=True)
+    consumers = []
+    state = {"restart": (True, ""), "acked": (True, ""), "kept": [], "resume": []}
+
+    def kill_restart(rnd):
+        broker.kill9()
+        log("round %d: kill -9 right after the last commit was acknowledged" % rnd)
+        time.sleep(0.3)
+        if not broker.start(timeout=60):
+            raise RestartFailed("round %d: broker did not come back on %s after kill -9 (exit %s; log: %s)" % (
+                rnd, bootstrap, broker.proc.poll(), broker_log))
+        log("round %d: restarted" % rnd)
+
+    def verify_kept(rnd, want):
+        fetched, listed = group_committed(bootstrap, group, topic)
+        log("round %d: committed after restart: %s (admin: %s); acknowledged before the kill: %s" % (
+            rnd, fetched, listed, want))
+        for what, got in (("Consumer.committed", fetched), ("AdminClient.list_consumer_group_offsets", listed)):
+            if got != want:
+                state["kept"].append("round %d: %s %s, want the acknowledged %s" % (rnd, what, got, want))
+
+    def resume(rnd, committed, records, name):
+        """A new member of the group must start at exactly the committed offsets."""
+        c = Consumer(group_consumer_conf(bootstrap, group, name))
+        consumers.append(c)
+        c.subscribe([topic])
+        want = sorted((p, o, k, v) for (p, o), (k, v) in records.items() if o >= committed[p][0])
+        got, msgs = group_consume(c, len(want))
+        if sorted(got) != want:
+            have = set(got)
+            state["resume"].append("round %d: resumed consumer read %d records, want %d (first missing %s, first extra %s)" % (
+                rnd, len(got), len(want), [w[:2] for w in want if w not in have][:3],
+                [g[:2] for g in got if g not in set(want)][:3]))
+        first = {}
+        for p, o, _k, _v in got:
+            first.setdefault(p, o)
+        want_first = {p: committed[p][0] for p in range(PARTITIONS) if any(w[0] == p for w in want)}
+        if first != want_first:
+            state["resume"].append("round %d: first offset per partition %s, want the committed %s" % (rnd, first, want_first))
+        return c, msgs
+
+    try:
+        if not broker.start():
+            for c in checks:
+                report(c, False, "broker did not start listening on %s (log: %s)" % (bootstrap, broker_log))
+            return finish()
+        if args.groups != "yes" and not broker_apis.groups_enabled(bootstrap, args.groups):
+            for c in checks:
+                summary.emit("SKIP", c, broker_apis.NO_GROUPS_REASON)
+            return finish()
+        a = AdminClient({"bootstrap.servers": bootstrap})
+        a.create_topics([NewTopic(topic, PARTITIONS, 1)], operation_timeout=15)[topic].result(timeout=30)
+        records = group_produce(bootstrap, topic, "a", GROUP_RECORDS)
+
+        # round 0: a member consumes everything and commits synchronously (several commits per
+        # partition; the last one counts), stays in the group, and the broker is killed at once
+        c = Consumer(group_consumer_conf(bootstrap, group, "restart-group-a"))
+        consumers.append(c)
+        c.subscribe([topic])
+        got, msgs = group_consume(c, len(records), extra=0.2)
+        if sorted((p, o) for p, o, _k, _v in got) != sorted(records):
+            raise RestartFailed("before any kill: the first member read %d records, want %d" % (len(got), len(records)))
+        commits = [
+            ("offsets", [TopicPartition(topic, 0, 10, metadata="r0-first"), TopicPartition(topic, 1, 20),
+                         TopicPartition(topic, 2, 30)]),
+            ("offsets", [TopicPartition(topic, 0, 15, metadata="r0-p0")]),
+            ("message", msgs[(1, 24)]),
+        ]
+        for kind, arg in commits:
+            res = c.commit(offsets=arg, asynchronous=False) if kind == "offsets" else c.commit(message=arg, asynchronous=False)
+            bad = [(tp.partition, tp.error) for tp in res if tp.error is not None]
+            if bad:
+                state["acked"] = (False, "commit(%s) answered %s" % (kind, bad))
+                raise RestartFailed("a commit was not acknowledged: %s" % bad)
+        want = {0: (15, "r0-p0", None), 1: (25, None, msgs[(1, 24)].leader_epoch()), 2: (30, None, None)}
+        kill_restart(1)
+        verify_kept(1, want)
+        c.close()   # the member of round 0 leaves (after the broker came back)
+        consumers.remove(c)
+
+        # round 1: a new member resumes at the committed offsets, reads to the end, commits its
+        # positions plus metadata; kill -9 again at once
+        records.update(group_produce(bootstrap, topic, "b", GROUP_MORE))
+        c, msgs = resume(1, want, records, "restart-group-b")
+        end = GROUP_RECORDS + GROUP_MORE
+        res = c.commit(offsets=[TopicPartition(topic, p, end, metadata="r1-p%d" % p) for p in range(PARTITIONS)],
+                       asynchronous=False)
+        bad = [(tp.partition, tp.error) for tp in res if tp.error is not None]
+        if bad:
+            state["acked"] = (False, "round 1 commit answered %s" % bad)
+            raise RestartFailed("a commit was not acknowledged: %s" % bad)
+        want = {p: (end, "r1-p%d" % p, None) for p in range(PARTITIONS)}
+        kill_restart(2)
+        verify_kept(2, want)
+        c.close()
+        consumers.remove(c)
+
+        # round 2: the group resumes once more, on records produced after the last restart
+        records.update(group_produce(bootstrap, topic, "c", GROUP_MORE))
+        c, _ = resume(2, want, records, "restart-group-c")
+    except RestartFailed as e:
+        state["restart"] = (False, str(e))
+        log(str(e))
+    except Exception as e:  # noqa: BLE001
+        state["restart"] = (False, "%s: %s" % (type(e).__name__, e))
+        log("error: %s: %s" % (type(e).__name__, e))
+    finally:
+        for c in consumers:
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001
+                pass
+        broker.stop()
+        if args.keep_data:
+            log("kept data dir %s" % data_dir)
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    ok, why = state["restart"]
+    report("group_restart_ok", ok, why)
+    report("group_commits_acknowledged", state["acked"][0], state["acked"][1])
+    kept_why = "; ".join(state["kept"]) or ("" if ok else "not verified: " + why)
+    report("group_offsets_kept", ok and not state["kept"], kept_why)
+    resume_why = "; ".join(state["resume"]) or ("" if ok else "not verified: " + why)
+    report("group_resume_at_committed", ok and not state["resume"], resume_why)
+    return finish()
+
+
+class RestartFailed(Exception):
+    pass
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--broker-bin", required=True)
     ap.add_argument("--broker-arg", action="append", default=[], help="extra broker argument (repeatable)")
-    ap.add_argument("--mode", choices=["plain", "idempotent"], default="plain",
-                    help="plain: enable.idempotence=false; idempotent: enable.idempotence=true, exactly-once checks")
+    ap.add_argument("--mode", choices=["plain", "idempotent", "groups"], default="plain",
+                    help="plain: enable.idempotence=false; idempotent: enable.idempotence=true, exactly-once "
+                         "checks; groups: committed consumer-group offsets survive kill -9")
+    ap.add_argument("--groups", choices=["auto", "yes", "no"], default="auto",
+                    help="--mode groups: run (yes), SKIP every check (no), or ask the started broker whether "
+                         "it advertises FindCoordinator + JoinGroup (auto)")
     ap.add_argument("--kills", type=int, default=None,
                     help="how many kill -9 / restart rounds (default: 1 plain, 2 idempotent)")
     ap.add_argument("--kill-after", type=int, default=3000, help="acks (per round) before each kill -9")
@@ -346,7 +606,7 @@ def main():
     idem = args.mode == "idempotent"
     if args.kills is None:
         args.kills = 2 if idem else 1
-    checks = IDEM_CHECKS if idem else CHECKS
+    checks = GROUP_CHECKS if args.mode == "groups" else IDEM_CHECKS if idem else CHECKS
     pre = "idempotent_" if idem else ""
 
     here = os.path.dirname(os.path.abspath(__file__))
@@ -368,6 +628,8 @@ def main():
         for c in checks:
             report(c, False, "broker binary %s not found or not executable" % args.broker_bin)
         return finish()
+    if args.mode == "groups":
+        return run_groups(args, summary, report, finish)
 
     log_dir = os.path.join(args.log_dir, "restart-test")
     os.makedirs(log_dir, exist_ok=True)
