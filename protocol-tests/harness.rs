@@ -198,10 +198,15 @@ pub fn batch_with_keys(n: usize, compression: Compression, timestamp: i64, keyed
             headers: Default::default(),
         })
         .collect();
+    encode(&records, compression)
+}
+
+/// Encodes `records` as one v2 batch, the way a client does.
+pub fn encode(records: &[Record], compression: Compression) -> Bytes {
     let mut buf = BytesMut::new();
     RecordBatchEncoder::encode(
         &mut buf,
-        &records,
+        records,
         &RecordEncodeOptions {
             version: 2,
             compression,

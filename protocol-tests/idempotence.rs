@@ -5,16 +5,14 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use kafka_protocol::records::{Compression, Record, TimestampType};
 
 use crate::every_version::{create_topic, fetch, name, produce};
-use crate::harness::{Client, TestBroker};
+use crate::harness::{encode, Client, TestBroker};
 
 const PRODUCE_V: i16 = 11;
 
@@ -44,17 +42,7 @@ pub fn idempotent_batch(pid: i64, epoch: i16, first_seq: i32, count: i32) -> Byt
             headers: Default::default(),
         })
         .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records.iter(),
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::Lz4,
-        },
-    )
-    .expect("encode");
-    buf.freeze()
+    encode(&records, Compression::Lz4)
 }
 
 async fn init_producer_id(
