@@ -54,7 +54,10 @@ import java.util.function.Supplier;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.Config;
+import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.admin.ConsumerGroupDescription;
+import org.apache.kafka.clients.admin.RecordsToDelete;
 import org.apache.kafka.clients.admin.ConsumerGroupListing;
 import org.apache.kafka.clients.admin.ListConsumerGroupsOptions;
 import org.apache.kafka.clients.admin.MemberDescription;
@@ -84,6 +87,7 @@ import org.apache.kafka.common.GroupType;
 import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.GroupIdNotFoundException;
 import org.apache.kafka.common.errors.GroupNotEmptyException;
 import org.apache.kafka.common.errors.GroupSubscribedToTopicException;
@@ -1384,6 +1388,116 @@ public class CompatSuite {
             checkRecords(consume(t, 0, 0, 2), recs);
         });
         registerGroupCases();
+        registerGapCases();
+    }
+
+    /** Features Rivulet does not have yet, asserted as Kafka behaves: each is in allowlist.txt
+     *  (XFAIL) with a FINDINGS.md entry until the feature lands, when the allowlist must shrink. */
+    static void registerGapCases() {
+        CASES.put("admin_describe_configs", () -> {
+            String t = topicName("configs");
+            try (Admin a = admin()) {
+                a.createTopics(List.of(new NewTopic(t, 1, (short) 1).configs(Map.of("retention.ms", "3600000"))))
+                    .all().get(20, TimeUnit.SECONDS);
+                waitPartitions(a, t, 1);
+                ConfigResource topic = new ConfigResource(ConfigResource.Type.TOPIC, t);
+                Config c = a.describeConfigs(List.of(topic)).all().get(20, TimeUnit.SECONDS).get(topic);
+                ConfigEntry retention = c.get("retention.ms");
+                check(retention != null, "no retention.ms entry");
+                checkEq(retention.value(), "3600000", "retention.ms value");
+                checkEq(retention.source(), ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG, "retention.ms source");
+                ConfigEntry cleanup = c.get("cleanup.policy");
+                check(cleanup != null, "no cleanup.policy entry");
+                checkEq(cleanup.value(), "delete", "cleanup.policy value");
+                checkEq(cleanup.source(), ConfigEntry.ConfigSource.DEFAULT_CONFIG, "cleanup.policy source");
+                int node = a.describeCluster().nodes().get(10, TimeUnit.SECONDS).iterator().next().id();
+                ConfigResource broker = new ConfigResource(ConfigResource.Type.BROKER, Integer.toString(node));
+                Config bc = a.describeConfigs(List.of(broker)).all().get(20, TimeUnit.SECONDS).get(broker);
+                ConfigEntry parts = bc.get("num.partitions");
+                check(parts != null && Integer.parseInt(parts.value()) >= 1, "broker num.partitions: " + parts);
+            }
+        });
+        CASES.put("admin_delete_records", () -> {
+            String t = createTopic("delrec", 1);
+            List<Rec> recs = simpleRecords(5, "del", 0);
+            checkOffsets(produce(t, recs), 0, 0);
+            TopicPartition tp = new TopicPartition(t, 0);
+            try (Admin a = admin()) {
+                long low = a.deleteRecords(Map.of(tp, RecordsToDelete.beforeOffset(2))).lowWatermarks().get(tp)
+                    .get(20, TimeUnit.SECONDS).lowWatermark();
+                checkEq(low, 2L, "low watermark after deleteRecords(before 2)");
+            }
+            checkBeginEnd(t, 0, 2, 5);
+            checkRecords(consume(t, 0, 2, 3), recs.subList(2, 5), 2, 0, false);
+        });
+        CASES.put("txn_commit_abort", () -> {
+            String t = createTopic("txn", 1);
+            Map<String, Object> conf = Map.of(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "compat-java-txn-" + t,
+                ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true, ProducerConfig.MAX_BLOCK_MS_CONFIG, 15000);
+            try (KafkaProducer<byte[], byte[]> p = producer(conf)) {
+                p.initTransactions();
+                p.beginTransaction();
+                for (int i = 0; i < 3; i++) p.send(new ProducerRecord<>(t, 0, b("k"), b("commit-" + i)));
+                p.commitTransaction();
+                p.beginTransaction();
+                for (int i = 0; i < 2; i++) p.send(new ProducerRecord<>(t, 0, b("k"), b("abort-" + i)));
+                p.flush();   // written, then aborted: unsent records would just be dropped
+                p.abortTransaction();
+                p.beginTransaction();
+                p.send(new ProducerRecord<>(t, 0, b("k"), b("commit-3")));
+                p.commitTransaction();
+            }
+            // Offsets: 3 records, commit marker (3), 2 aborted (4, 5), abort marker (6), 1 record (7), marker (8).
+            checkEq(committedView(t, "read_committed", 4), List.of("0:commit-0", "1:commit-1", "2:commit-2", "7:commit-3"),
+                "read_committed consumer (offset:value)");
+            checkEq(committedView(t, "read_uncommitted", 6), List.of("0:commit-0", "1:commit-1", "2:commit-2",
+                "4:abort-0", "5:abort-1", "7:commit-3"), "read_uncommitted consumer (offset:value)");
+            checkBeginEnd(t, 0, 0, 9);
+        });
+        CASES.put("group_consumer_protocol", () -> {
+            // KIP-848: the Java client's next default group protocol (ConsumerGroupHeartbeat).
+            String t = createTopic("kip848", 2);
+            Map<String, Want> want = produceKeyed(t, 2, 3, "a");
+            Properties p = groupProps(groupName("kip848"), "kip848", Map.of());
+            p.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer");
+            for (String k : List.of(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG, ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG,
+                    ConsumerConfig.PARTITION_ASSIGNMENT_STRATEGY_CONFIG)) p.remove(k);   // not allowed with it
+            List<Got> sink = new ArrayList<>();
+            try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p)) {
+                c.subscribe(List.of(t));
+                long deadline = System.currentTimeMillis() + 30000;
+                while (sink.size() < want.size() && System.currentTimeMillis() < deadline)
+                    for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200)))
+                        sink.add(new Got("c", r.partition(), r.offset(), new String(r.key(), StandardCharsets.UTF_8),
+                            new String(r.value(), StandardCharsets.UTF_8)));
+                checkEq(ids(c.assignment()), Set.of(0, 1), "assignment");
+            }
+            checkExactlyOnce(sink, want);
+        });
+    }
+
+    /** offset:value of every record of partition 0 a consumer with this isolation level reads. */
+    static List<String> committedView(String topic, String isolation, int count) {
+        List<String> out = new ArrayList<>();
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, isolation);
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+        try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p)) {
+            TopicPartition tp = new TopicPartition(topic, 0);
+            c.assign(List.of(tp));
+            c.seek(tp, 0);
+            long deadline = System.currentTimeMillis() + 15000;
+            while (out.size() < count && System.currentTimeMillis() < deadline)
+                for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(200)))
+                    out.add(r.offset() + ":" + new String(r.value(), StandardCharsets.UTF_8));
+            long end = System.currentTimeMillis() + 500;   // nothing may follow
+            while (System.currentTimeMillis() < end)
+                for (ConsumerRecord<byte[], byte[]> r : c.poll(Duration.ofMillis(100)))
+                    out.add(r.offset() + ":" + new String(r.value(), StandardCharsets.UTF_8));
+        }
+        return out;
     }
 
     // ------------------------------------------------------------------------------- main
