@@ -5,6 +5,7 @@
 mod harness;
 
 mod api_versions;
+mod delete_records;
 mod every_version;
 mod groups;
 mod idempotence;

@@ -13,6 +13,7 @@ use crate::broker::Broker;
 use crate::protocol::Request;
 
 pub mod api_versions;
+pub mod delete_records;
 pub mod describe_cluster;
 pub mod error_codes;
 pub mod fetch;
@@ -74,6 +75,7 @@ pub async fn dispatch(broker: &Broker, request: Request) -> Reply {
         RequestKind::CreatePartitions(req) => Reply::now(ResponseKind::CreatePartitions(
             topics::create_partitions(broker, req),
         )),
+        RequestKind::DeleteRecords(req) => delete_records::handle(broker, req),
         RequestKind::InitProducerId(req) => Reply::now(ResponseKind::InitProducerId(
             producers::init_producer_id(broker, &req),
         )),

@@ -2,9 +2,10 @@
 //! `UnifiedLog` + `LocalLog`, single replica).
 //!
 //! Invariants (checked with `debug_assert!` where they change):
-//! - `log_start_offset <= high_watermark == log_end_offset`; with one replica the high watermark
-//!   is the log end offset, and `log_start_offset` is the first segment's base offset (no
-//!   retention yet).
+//! - `first segment's base offset <= log_start_offset <= high_watermark == log_end_offset`; with
+//!   one replica the high watermark is the log end offset. DeleteRecords moves the log start
+//!   offset inside a segment (persisted in `log-start-offset`); deleting old segments moves it to
+//!   the first segment kept.
 //! - segments are sorted by base offset and contiguous: each segment's base offset is the previous
 //!   segment's `next_offset`; the last segment's `next_offset` is the log end offset.
 //! - every rolled segment is either in `unsynced` or already durable with its index files
@@ -30,7 +31,9 @@ use super::batch::{
     BatchHeader,
 };
 use super::error::LogError;
-use super::recovery::{self, sync_dir, write_recovery_point};
+use super::recovery::{
+    self, sync_dir, write_offset_file, write_recovery_point, LOG_START_OFFSET_FILE,
+};
 use super::segment::{
     delete_segment_files, find_batch, read_batches, search_timestamp, Segment, SegmentFiles,
     SegmentView, MAX_SEGMENT_SIZE,
@@ -198,6 +201,7 @@ impl Inner {
 
     fn check_invariants(&self) {
         debug_assert!(self.log_start_offset <= self.log_end_offset());
+        debug_assert!(self.segments[0].base_offset() <= self.log_start_offset);
         debug_assert!(self
             .segments
             .windows(2)
@@ -211,7 +215,7 @@ impl PartitionLog {
     /// last whole valid batch; missing or damaged indexes are rebuilt.
     pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<PartitionLog, LogError> {
         let loaded = recovery::load(dir, &config, now_ms)?;
-        let log_start_offset = loaded.segments[0].base_offset();
+        let log_start_offset = loaded.log_start_offset;
         let inner = Inner {
             config,
             segments: loaded.segments,
@@ -543,20 +547,26 @@ impl PartitionLog {
     pub fn offset_for_timestamp(&self, target: i64) -> Result<Option<(i64, i64)>, LogError> {
         // Kafka's fetchOffsetByTimestamp: the first segment whose max timestamp reaches the target.
         // Later segments are only consulted if batch headers overstate their records' timestamps.
+        // Records below the log start offset (DeleteRecords) are never an answer.
         let mut after = i64::MIN;
         loop {
             let candidate = {
                 let inner = self.inner.lock();
+                let start = inner.log_start_offset;
                 inner
                     .segments
                     .iter()
-                    .find(|s| s.base_offset() > after && s.max_timestamp() >= target)
-                    .map(|s| (s.view(), s.lookup_timestamp_position(target)))
+                    .find(|s| {
+                        s.base_offset() > after
+                            && s.next_offset() > start
+                            && s.max_timestamp() >= target
+                    })
+                    .map(|s| (s.view(), s.lookup_timestamp_position(target), start))
             };
-            let Some((view, from)) = candidate else {
+            let Some((view, from, start)) = candidate else {
                 return Ok(None);
             };
-            if let Some(found) = search_timestamp(&view, from, target)? {
+            if let Some(found) = search_timestamp(&view, from, target, start)? {
                 return Ok(Some(found));
             }
             after = view.base_offset;
@@ -589,7 +599,7 @@ impl PartitionLog {
         // Every record before the batch that first reached the max is below it, so the first
         // record at or above it from the index position is the one.
         Ok(Some(
-            search_timestamp(&view, from, max_timestamp)?
+            search_timestamp(&view, from, max_timestamp, i64::MIN)?
                 .unwrap_or((batch_last_offset, max_timestamp)),
         ))
     }
@@ -621,7 +631,8 @@ impl PartitionLog {
                 .map(|s| s.base_offset())
                 .collect();
             if count > 0 {
-                inner.log_start_offset = inner.segments[0].base_offset();
+                inner.log_start_offset =
+                    inner.log_start_offset.max(inner.segments[0].base_offset());
             }
             inner.check_invariants();
             removed
@@ -634,6 +645,33 @@ impl PartitionLog {
             tracing::debug!(dir = %self.dir.display(), segments = doomed.len(), "deleted old segments");
         }
         Ok(doomed.len())
+    }
+
+    /// DeleteRecords: moves the log start offset up to `offset` (persisted before this returns, so
+    /// the records below never come back, not even after a crash), then deletes the durable
+    /// segments wholly below it. Returns the log start offset afterwards, Kafka's low watermark;
+    /// an offset at or below the current start changes nothing. `offset` above the log end (or
+    /// negative) is OffsetOutOfRange, as Kafka answers.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
+        {
+            let mut inner = self.inner.lock();
+            if inner.closed {
+                return Err(self.closed_error());
+            }
+            let (start, end) = (inner.log_start_offset, inner.log_end_offset());
+            if offset < 0 || offset > end {
+                return Err(LogError::OffsetOutOfRange { offset, start, end });
+            }
+            if offset <= start {
+                return Ok(start);
+            }
+            // Under the lock, so concurrent calls persist in the order they take effect.
+            write_offset_file(&self.dir, LOG_START_OFFSET_FILE, offset)?;
+            inner.log_start_offset = offset;
+            inner.check_invariants();
+        }
+        self.delete_segments_before(offset)?;
+        Ok(self.log_start_offset())
     }
 
     /// Deletes all files and the directory (topic deletion); the log accepts no appends after.
@@ -737,6 +775,93 @@ mod tests {
         assert_eq!(log.log_end_offset(), end);
         let mut b = sized_batch(1, 10, 99);
         assert_eq!(log.append(&mut b, &opts(99)).unwrap().base_offset, end);
+    }
+
+    #[test]
+    fn delete_records_moves_the_start_inside_a_segment_and_survives_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(dir.path(), LogConfig::default(), 0).unwrap();
+        for i in 0..3 {
+            log.append(&mut sized_batch(4, 100, i), &opts(i)).unwrap(); // offsets 0..=11
+        }
+        assert_eq!(log.delete_records_before(6).unwrap(), 6);
+        assert_eq!(log.log_start_offset(), 6);
+        assert!(matches!(
+            log.read(5, 1 << 20, true),
+            Err(LogError::OffsetOutOfRange {
+                offset: 5,
+                start: 6,
+                end: 12
+            })
+        ));
+        // The batch holding the new start is served whole, as Kafka does; clients skip below it.
+        let r = log.read(6, 1 << 20, true).unwrap();
+        assert_eq!(validate_batches(&r.records).unwrap()[0].base_offset, 4);
+        assert_eq!(r.log_start_offset, 6);
+        // Lower offsets change nothing; beyond the end or negative is out of range.
+        assert_eq!(log.delete_records_before(3).unwrap(), 6);
+        assert!(matches!(
+            log.delete_records_before(13),
+            Err(LogError::OffsetOutOfRange { offset: 13, .. })
+        ));
+        assert!(log.delete_records_before(-2).is_err());
+        // No close: the start offset was persisted before the call returned.
+        drop(log);
+        let log = PartitionLog::open(dir.path(), LogConfig::default(), 0).unwrap();
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (6, 12));
+        // Up to the end: nothing left to read, appends continue at the end.
+        assert_eq!(log.delete_records_before(12).unwrap(), 12);
+        assert!(log.read(12, 1 << 20, true).unwrap().records.is_empty());
+        let info = log.append(&mut sized_batch(1, 10, 9), &opts(9)).unwrap();
+        assert_eq!(info.base_offset, 12);
+        assert_eq!(info.log_start_offset, 12);
+        log.close().unwrap();
+        let log = PartitionLog::open(dir.path(), LogConfig::default(), 0).unwrap();
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (12, 13));
+    }
+
+    #[test]
+    fn delete_records_deletes_the_segments_wholly_below() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(dir.path(), small_config(), 0).unwrap();
+        for i in 0..20 {
+            log.append(&mut sized_batch(4, 300, i), &opts(i)).unwrap();
+        }
+        log.sync(log.log_end_offset()).unwrap();
+        let before = log_files(dir.path()).len();
+        assert_eq!(log.delete_records_before(41).unwrap(), 41);
+        let after = log_files(dir.path());
+        assert!(
+            after.len() < before,
+            "{before} segments before, {after:?} after"
+        );
+        let first_base: i64 = after[0].trim_end_matches(".log").parse().unwrap();
+        assert!(
+            first_base <= 41 && first_base > 0,
+            "first segment {first_base}"
+        );
+        // The first kept segment starts below 41, but the start stays 41.
+        assert_eq!(log.log_start_offset(), 41);
+        drop(log);
+        let log = PartitionLog::open(dir.path(), small_config(), 0).unwrap();
+        assert_eq!(log.log_start_offset(), 41);
+        assert_eq!(log.log_end_offset(), 80);
+    }
+
+    #[test]
+    fn timestamp_lookups_never_answer_below_the_log_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(dir.path(), LogConfig::default(), 0).unwrap();
+        let mut b = encode_batch(
+            &records_with_timestamps(&[100, 300, 200, 400, 150]),
+            Compression::Gzip,
+        );
+        log.append(&mut b, &opts(0)).unwrap();
+        log.delete_records_before(2).unwrap();
+        let find = |t| log.offset_for_timestamp(t).unwrap();
+        assert_eq!(find(0), Some((2, 200)));
+        assert_eq!(find(250), Some((3, 400)));
+        assert_eq!(find(401), None);
     }
 
     #[test]

@@ -33,6 +33,9 @@ use super::segment::{
 
 /// Name of the recovery-point file.
 pub const RECOVERY_POINT_FILE: &str = "recovery-point";
+/// Name of the file holding the log start offset moved by DeleteRecords (Kafka keeps these in
+/// `log-start-offset-checkpoint`); absent until the first DeleteRecords of the partition.
+pub const LOG_START_OFFSET_FILE: &str = "log-start-offset";
 const TMP_SUFFIX: &str = ".tmp";
 const STRAY_SUFFIXES: [&str; 4] = [TMP_SUFFIX, ".deleted", ".cleaned", ".swap"];
 
@@ -45,6 +48,9 @@ pub(crate) struct Loaded {
     pub recovery_point: i64,
     /// Rolled segments whose data or index files are not known to be durable.
     pub unsynced: Vec<SegmentFiles>,
+    /// Log start offset: the persisted one (DeleteRecords) if above the first segment's base
+    /// offset, at most the log end offset.
+    pub log_start_offset: i64,
 }
 
 /// Opens, cleans and recovers the partition in `dir` (created if absent).
@@ -109,10 +115,18 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Loaded
         recovery_point
     };
     sync_dir(dir)?;
+    // A torn tail can end the log below a persisted log start; then nothing below the end is
+    // readable any more and the start is the end.
+    let first_base = segments.first().map_or(0, Segment::base_offset);
+    let log_start_offset = read_offset_file(dir, LOG_START_OFFSET_FILE)?
+        .unwrap_or(0)
+        .max(first_base)
+        .min(log_end);
     Ok(Loaded {
         segments,
         recovery_point,
         unsynced,
+        log_start_offset,
     })
 }
 
@@ -152,7 +166,17 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
 
 /// The persisted recovery point; `None` if absent or unreadable (then everything is recovered).
 fn read_recovery_point(dir: &Path) -> Result<Option<i64>, LogError> {
-    let path = dir.join(RECOVERY_POINT_FILE);
+    read_offset_file(dir, RECOVERY_POINT_FILE)
+}
+
+/// Atomically replaces the recovery-point file with `offset`.
+pub(crate) fn write_recovery_point(dir: &Path, offset: i64) -> io::Result<()> {
+    write_offset_file(dir, RECOVERY_POINT_FILE, offset)
+}
+
+/// A one-offset file (`recovery-point`, `log-start-offset`); `None` if absent or unreadable.
+fn read_offset_file(dir: &Path, name: &str) -> Result<Option<i64>, LogError> {
+    let path = dir.join(name);
     let text = match fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -162,19 +186,21 @@ fn read_recovery_point(dir: &Path) -> Result<Option<i64>, LogError> {
     match text.trim().parse::<i64>() {
         Ok(r) if r >= 0 => Ok(Some(r)),
         _ => {
-            tracing::warn!(file = %path.display(), "unreadable recovery point, recovering all segments");
+            // recovery point: everything is recovered; log start: the first segment's base
+            tracing::warn!(file = %path.display(), "unreadable offset file, ignored");
             Ok(None)
         }
     }
 }
 
-/// Atomically replaces the recovery-point file with `offset`.
-pub(crate) fn write_recovery_point(dir: &Path, offset: i64) -> io::Result<()> {
-    let tmp = dir.join(format!("{RECOVERY_POINT_FILE}{TMP_SUFFIX}"));
+/// Atomically replaces the one-offset file `name` with `offset` (write a temporary file, fsync,
+/// rename, fsync the directory), so a crash leaves the old or the new value, never a torn one.
+pub(crate) fn write_offset_file(dir: &Path, name: &str, offset: i64) -> io::Result<()> {
+    let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
     let mut file = File::create(&tmp)?;
     file.write_all(format!("{offset}\n").as_bytes())?;
     file.sync_all()?;
-    fs::rename(&tmp, dir.join(RECOVERY_POINT_FILE))?;
+    fs::rename(&tmp, dir.join(name))?;
     sync_dir(dir)
 }
 

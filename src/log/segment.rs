@@ -564,17 +564,19 @@ pub(crate) fn read_batches(
 }
 
 /// Kafka's `FileRecords.searchForTimestamp`: from `from`, the first record whose timestamp is at
-/// least `target`, as (offset, timestamp). Batches that cannot reach `target` are skipped by their
-/// header; candidate batches are decoded (and decompressed) to find the exact record.
+/// least `target` and whose offset is at least `min_offset` (the log start offset), as (offset,
+/// timestamp). Batches that cannot hold such a record are skipped by their header; candidate
+/// batches are decoded (and decompressed) to find the exact record.
 pub(crate) fn search_timestamp(
     view: &SegmentView,
     from: u64,
     target: i64,
+    min_offset: i64,
 ) -> Result<Option<(i64, i64)>, LogError> {
     let mut position = from;
     while position < view.size {
         let header = read_header_at(view, position)?.ok_or_else(|| corrupt_at(view, position))?;
-        if header.max_timestamp >= target {
+        if header.max_timestamp >= target && header.last_offset() >= min_offset {
             let mut buf = vec![0u8; header.total_size()];
             view.log.read_exact_at(&mut buf, position)?;
             let set = RecordBatchDecoder::decode(&mut Bytes::from(buf)).map_err(|e| {
@@ -589,7 +591,7 @@ pub(crate) fn search_timestamp(
                 } else {
                     record.timestamp
                 };
-                if timestamp >= target {
+                if timestamp >= target && record.offset >= min_offset {
                     return Ok(Some((record.offset, timestamp)));
                 }
             }

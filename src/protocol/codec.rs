@@ -200,6 +200,7 @@ mod tests {
             ApiKey::DescribeCluster => {
                 RequestKind::DescribeCluster(DescribeClusterRequest::default())
             }
+            ApiKey::DeleteRecords => RequestKind::DeleteRecords(DeleteRecordsRequest::default()),
             ApiKey::InitProducerId => RequestKind::InitProducerId(InitProducerIdRequest::default()),
             ApiKey::DescribeProducers => {
                 RequestKind::DescribeProducers(DescribeProducersRequest::default())

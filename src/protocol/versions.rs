@@ -4,10 +4,11 @@
 
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest,
-    DeleteTopicsRequest, DescribeClusterRequest, DescribeGroupsRequest, DescribeProducersRequest,
-    FetchRequest, FindCoordinatorRequest, HeartbeatRequest, InitProducerIdRequest,
-    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
-    OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest, ProduceRequest, SyncGroupRequest,
+    DeleteRecordsRequest, DeleteTopicsRequest, DescribeClusterRequest, DescribeGroupsRequest,
+    DescribeProducersRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
+    InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest,
+    OffsetFetchRequest, ProduceRequest, SyncGroupRequest,
 };
 use kafka_protocol::protocol::Message;
 
@@ -77,6 +78,11 @@ pub const SUPPORTED: &[ApiRange] = &[
         ApiKey::CreatePartitions,
         CreatePartitionsRequest::VERSIONS.min,
         CreatePartitionsRequest::VERSIONS.max,
+    ),
+    range(
+        ApiKey::DeleteRecords,
+        DeleteRecordsRequest::VERSIONS.min,
+        DeleteRecordsRequest::VERSIONS.max,
     ),
     range(
         ApiKey::InitProducerId,
