@@ -5,6 +5,7 @@
 mod harness;
 
 mod api_versions;
+mod configs;
 mod delete_records;
 mod every_version;
 mod groups;

@@ -13,6 +13,7 @@ use crate::broker::Broker;
 use crate::protocol::Request;
 
 pub mod api_versions;
+pub mod configs;
 pub mod delete_records;
 pub mod describe_cluster;
 pub mod error_codes;
@@ -76,6 +77,9 @@ pub async fn dispatch(broker: &Broker, request: Request) -> Reply {
             topics::create_partitions(broker, req),
         )),
         RequestKind::DeleteRecords(req) => delete_records::handle(broker, req),
+        RequestKind::DescribeConfigs(req) => Reply::now(ResponseKind::DescribeConfigs(
+            configs::describe_configs(broker, req, version),
+        )),
         RequestKind::InitProducerId(req) => Reply::now(ResponseKind::InitProducerId(
             producers::init_producer_id(broker, &req),
         )),
