@@ -454,3 +454,90 @@ proptest! {
         check_whole_log(&log, &after);
     }
 }
+
+/// Operations of the DeleteRecords property: appends, deletes, reads, time lookups, syncs and
+/// reopens (clean or not) in any order.
+#[derive(Debug, Clone)]
+enum StartOp {
+    Append(Vec<BatchSpec>, i64),
+    /// DeleteRecords before `pick % (log end + 3) - 1` (so also -1 and past the end).
+    Delete(u32),
+    Read(u32),
+    TimeQuery(i64),
+    Sync,
+    Reopen {
+        clean: bool,
+    },
+}
+
+fn start_op() -> impl Strategy<Value = StartOp> {
+    prop_oneof![
+        5 => (prop::collection::vec(batch_spec(), 1..3), 0i64..5_000)
+            .prop_map(|(specs, ts)| StartOp::Append(specs, ts)),
+        2 => any::<u32>().prop_map(StartOp::Delete),
+        3 => any::<u32>().prop_map(StartOp::Read),
+        2 => (-10i64..5_500).prop_map(StartOp::TimeQuery),
+        1 => Just(StartOp::Sync),
+        1 => any::<bool>().prop_map(|clean| StartOp::Reopen { clean }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// The log start offset only moves up, to exactly what DeleteRecords asked, and survives
+    /// reopening (clean or crash); nothing below it is ever served, everything above it is.
+    #[test]
+    fn delete_records_moves_the_start_and_keeps_the_rest(
+        config in config(),
+        ops in prop::collection::vec(start_op(), 1..40),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = PartitionLog::open(dir.path(), config, 0).unwrap();
+        let mut model = Model::default();
+        let mut start = 0i64;
+        for op in ops {
+            match op {
+                StartOp::Append(specs, ts) => append(&log, &mut model, &config, &specs, ts),
+                StartOp::Delete(pick) => {
+                    let offset = pick as i64 % (model.log_end() + 3) - 1;
+                    let result = log.delete_records_before(offset);
+                    if offset < 0 || offset > model.log_end() {
+                        prop_assert!(matches!(result, Err(LogError::OffsetOutOfRange { .. })), "{:?}", result);
+                    } else {
+                        start = start.max(offset);
+                        prop_assert_eq!(result.unwrap(), start);
+                    }
+                }
+                StartOp::Read(pick) => {
+                    let offset = pick as i64 % (model.log_end() + 2) - 1;
+                    let result = log.read(offset, 1 << 20, true);
+                    if offset < start || offset > model.log_end() {
+                        prop_assert!(matches!(result, Err(LogError::OffsetOutOfRange { .. })), "{:?}", result);
+                    } else if offset == model.log_end() {
+                        prop_assert!(result.unwrap().records.is_empty());
+                    } else {
+                        let r = result.unwrap();
+                        prop_assert_eq!(r.log_start_offset, start);
+                        let first = model.batches.iter().find(|b| b.last >= offset).unwrap();
+                        prop_assert_eq!(&r.records[..first.bytes.len()], &first.bytes[..]);
+                    }
+                }
+                StartOp::TimeQuery(target) => {
+                    let want = model.records().find(|(o, ts)| *o >= start && *ts >= target);
+                    prop_assert_eq!(log.offset_for_timestamp(target).unwrap(), want);
+                }
+                StartOp::Sync => log.sync(log.log_end_offset()).unwrap(),
+                StartOp::Reopen { clean } => {
+                    if clean {
+                        log.close().unwrap();
+                    }
+                    drop(log);
+                    log = PartitionLog::open(dir.path(), config, 0).unwrap();
+                }
+            }
+            prop_assert_eq!(log.log_start_offset(), start);
+            prop_assert_eq!(log.log_end_offset(), model.log_end());
+        }
+    }
+}
