@@ -1,0 +1,727 @@
+"""Spark Structured Streaming (pyspark 4.0.1 + spark-sql-kafka-0-10 4.0.1) against the broker.
+
+Run by runner.py in the spark venv: `cases.py --bootstrap H:P --cases a,b,c` starts ONE
+SparkSession and runs the named cases in order, printing `START <case>` before each and
+`PASS/FAIL/SKIP <case>[: reason]` after (the runner enforces time limits and the allowlist).
+`cases.py --list` prints `<case> <timeout seconds>`.
+
+Records are produced and read back with confluent-kafka (librdkafka) wherever Spark is the thing
+under test on the other side, so each check compares Spark with an independent client: exact
+topic, partition, offset, key (null vs empty), value (null vs empty), timestamp and its type,
+headers (order, repeats, null values). Codecs on the wire are checked with a raw Fetch (below):
+a client that silently sent uncompressed batches would otherwise pass a "compression" case.
+Every case uses fresh topics; streaming queries are stopped after each case.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+import harness  # noqa: E402
+from harness import CaseFailure, Skip, check, check_eq  # noqa: E402
+
+CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
+CODEC_IDS = {0: "none", 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
+
+CASES = []  # (name, fn, timeout)
+# parametrised case names, also read (as a literal) by runner.py to SKIP them without the venv
+CASE_FAMILIES = {"batch_read_compression_": ["none", "gzip", "snappy", "lz4", "zstd"],
+                 "batch_write_compression_": ["none", "gzip", "snappy", "lz4", "zstd"]}
+
+
+def case(name, timeout=60):
+    def deco(fn):
+        CASES.append((name, fn, timeout))
+        return fn
+    return deco
+
+
+class Ctx:
+    """What a case gets: the broker, the SparkSession, a scratch directory."""
+
+    def __init__(self, bootstrap, spark, name):
+        self.bootstrap = bootstrap
+        self.spark = spark
+        self.name = name
+        self.tmp = tempfile.mkdtemp(prefix="rivulet-spark-%s-" % name)
+        self._admin = None
+
+    def topic(self, tag=None):
+        return harness.unique_topic(tag or self.name)
+
+    def log(self, *a):
+        print("[%s]" % self.name, *a, file=sys.stderr, flush=True)
+
+    # --------------------------------------------------------------- Spark readers and writers
+    def read(self, **opts):
+        r = self.spark.read.format("kafka").option("kafka.bootstrap.servers", self.bootstrap)
+        for k, v in opts.items():
+            r = r.option(k, v)
+        return r.load()
+
+    def read_stream(self, **opts):
+        r = self.spark.readStream.format("kafka").option("kafka.bootstrap.servers", self.bootstrap)
+        for k, v in opts.items():
+            r = r.option(k, v)
+        return r.load()
+
+    # --------------------------------------------------------------- admin (confluent-kafka)
+    def admin(self):
+        # one client per case: futures of a garbage-collected AdminClient fail with _DESTROY
+        if self._admin is None:
+            from confluent_kafka.admin import AdminClient
+            self._admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        return self._admin
+
+    def create(self, topic, partitions=1, config=None):
+        from confluent_kafka.admin import NewTopic
+        fs = self.admin().create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1,
+                                                  config=config or {})], operation_timeout=15, request_timeout=15)
+        fs[topic].result(timeout=20)
+        self.wait_partitions(topic, partitions)
+        return topic
+
+    def add_partitions(self, topic, total):
+        from confluent_kafka.admin import NewPartitions
+        fs = self.admin().create_partitions([NewPartitions(topic, total)], operation_timeout=15, request_timeout=15)
+        fs[topic].result(timeout=20)
+        self.wait_partitions(topic, total)
+
+    def wait_partitions(self, topic, partitions, timeout=15):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            t = self.admin().list_topics(topic=topic, timeout=5).topics.get(topic)
+            if t is not None and t.error is None and len(t.partitions) == partitions:
+                return
+            last = t.error if t is not None else "absent"
+            time.sleep(0.1)
+        raise CaseFailure("topic %s never showed %d partitions (last: %s)" % (topic, partitions, last))
+
+    # --------------------------------------------------------------- produce / consume
+    def produce(self, topic, records, conf=None):
+        """records: dicts with value, key, headers, timestamp (ms), partition. Returns the stored
+        records as Rec tuples, taking partition/offset/timestamp from the delivery reports."""
+        from confluent_kafka import Producer
+        pconf = {"bootstrap.servers": self.bootstrap, "enable.idempotence": False, "linger.ms": 20,
+                 "message.timeout.ms": 30000}
+        pconf.update(conf or {})
+        p = Producer(pconf)
+        out = [None] * len(records)
+        errors = []
+
+        def cb(i):
+            def _cb(err, msg):
+                if err is not None:
+                    errors.append("record %d: %s" % (i, err))
+                    return
+                tstype, ts = msg.timestamp()
+                # headers from the input: librdkafka's delivery reports do not always carry them
+                out[i] = Rec(topic, msg.partition(), msg.offset(), msg.key(), msg.value(), ts,
+                             1 if tstype == 2 else 0, _norm_headers(records[i].get("headers")))
+            return _cb
+        for i, r in enumerate(records):
+            kw = {"value": r.get("value"), "key": r.get("key"), "on_delivery": cb(i)}
+            if r.get("headers") is not None:
+                kw["headers"] = r["headers"]
+            if r.get("timestamp") is not None:
+                kw["timestamp"] = r["timestamp"]
+            if r.get("partition") is not None:
+                kw["partition"] = r["partition"]
+            p.produce(topic, **kw)
+            p.poll(0)
+        left = p.flush(30)
+        check(left == 0, "%d records not delivered within 30 s" % left)
+        check(not errors, "delivery errors: %s" % errors[:3])
+        return out
+
+    def consume_all(self, topic, timeout=20):
+        """Every record of every partition up to its high watermark, read with librdkafka."""
+        from confluent_kafka import Consumer, TopicPartition
+        md = self.admin().list_topics(topic=topic, timeout=10).topics[topic]
+        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "spark-compat-check",
+                      "enable.auto.commit": False, "enable.auto.offset.store": False,
+                      "enable.partition.eof": False, "isolation.level": "read_uncommitted"})
+        try:
+            ends = {}
+            for p in md.partitions:
+                lo, hi = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+                ends[p] = (lo, hi)
+            want = {p: hi for p, (lo, hi) in ends.items() if hi > lo}
+            if not want:
+                return []
+            c.assign([TopicPartition(topic, p, ends[p][0]) for p in want])
+            got = []
+            pos = {p: ends[p][0] for p in want}
+            deadline = time.time() + timeout
+            while any(pos[p] < want[p] for p in want) and time.time() < deadline:
+                m = c.poll(0.5)
+                if m is None:
+                    continue
+                if m.error():
+                    raise CaseFailure("consume %s: %s" % (topic, m.error()))
+                tstype, ts = m.timestamp()
+                got.append(Rec(topic, m.partition(), m.offset(), m.key(), m.value(), ts,
+                               1 if tstype == 2 else 0, _norm_headers(m.headers())))
+                pos[m.partition()] = m.offset() + 1
+            check(all(pos[p] >= want[p] for p in want),
+                  "librdkafka read of %s stopped at %s, high watermarks %s" % (topic, pos, want))
+            return sorted(got)
+        finally:
+            c.close()
+
+    def end_offsets(self, topic, partitions):
+        from confluent_kafka import Consumer, TopicPartition
+        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "spark-compat-check"})
+        try:
+            return [c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(partitions)]
+        finally:
+            c.close()
+
+    def cleanup(self):
+        for q in self.spark.streams.active:
+            try:
+                q.stop()
+            except Exception:  # noqa: BLE001 - stopping a failed query may rethrow its error
+                pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class Rec(tuple):
+    """(topic, partition, offset, key, value, ts, tstype, headers): one record as stored.
+    tstype uses Spark's numbering (0 CreateTime, 1 LogAppendTime); headers is a tuple of
+    (key, value-or-None) pairs in order."""
+
+    def __new__(cls, topic, partition, offset, key, value, ts, tstype, headers):
+        return tuple.__new__(cls, (topic, partition, offset, _b(key), _b(value), ts, tstype, headers))
+
+    topic = property(lambda s: s[0])
+    partition = property(lambda s: s[1])
+    offset = property(lambda s: s[2])
+    key = property(lambda s: s[3])
+    value = property(lambda s: s[4])
+    ts = property(lambda s: s[5])
+    tstype = property(lambda s: s[6])
+    headers = property(lambda s: s[7])
+
+    def without_headers(self):
+        return Rec(*self[:7], None)
+
+
+def _b(v):
+    return None if v is None else bytes(v)
+
+
+def _norm_headers(h):
+    if h is None:
+        return ()
+    return tuple((k, _b(v)) for k, v in h)
+
+
+SPARK_COLUMNS = ["topic", "partition", "offset", "key", "value", "unix_millis(timestamp) AS ts", "timestampType"]
+
+
+def spark_recs(df, headers=True):
+    """Rows of a Kafka-source DataFrame as Rec tuples, sorted by topic, partition, offset."""
+    cols = SPARK_COLUMNS + (["headers"] if headers else [])
+    out = []
+    for r in df.selectExpr(*cols).collect():
+        h = tuple((x["key"], _b(x["value"])) for x in (r["headers"] or [])) if headers else None
+        out.append(Rec(r["topic"], r["partition"], r["offset"], r["key"], r["value"], r["ts"], r["timestampType"], h))
+    return sorted(out)
+
+
+def check_recs(got, want, what):
+    """Exact equality with a readable first difference."""
+    got, want = sorted(got), sorted(want)
+    if got == want:
+        return
+    gs, ws = set(got), set(want)
+    extra = sorted(gs - ws)[:3]
+    missing = sorted(ws - gs)[:3]
+    dups = len(got) - len(gs)
+    raise CaseFailure("%s: %d records, want %d; %sunexpected %s; missing %s" % (
+        what, len(got), len(want), ("%d duplicates; " % dups) if dups else "", harness._short(extra, 400),
+        harness._short(missing, 400)))
+
+
+def wait_until(fn, timeout, what, query=None, interval=0.25):
+    """Poll fn() until truthy; fail with `what` and the last value. A streaming query that died
+    fails the case at once with its exception."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        if query is not None and not query.isActive:
+            raise CaseFailure("query terminated while waiting for %s: %s" % (what, _qerr(query)))
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise CaseFailure("timed out after %.0f s waiting for %s (last: %s)" % (timeout, what, harness._short(last, 300)))
+
+
+def _qerr(q):
+    e = q.exception()
+    return "no exception" if e is None else str(e).splitlines()[0][:400]
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def base_ts():
+    """A fixed, whole-minute CreateTime an hour ago: far from the broker's clock, so a timestamp
+    the broker replaced (or lost) shows up."""
+    return (now_ms() // 60000) * 60000 - 3600 * 1000
+
+
+# --------------------------------------------------------------------------------------------
+# raw Fetch v4: the codec of every stored batch (attributes & 7), independently of any client
+
+def batch_codecs(bootstrap, topic, partition, timeout=10):
+    """[(base_offset, record_count, codec)] for the whole partition, from Fetch v4 responses."""
+    host, port = bootstrap.rsplit(":", 1)
+    out = []
+    offset = 0
+    with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        s.settimeout(timeout)
+        for corr in range(1, 1000):
+            tb = topic.encode()
+            client = b"spark-compat-codec"
+            body = (struct.pack(">hhih", 1, 4, corr, len(client)) + client +
+                    struct.pack(">iiiib", -1, 100, 1, 32 << 20, 0) +
+                    struct.pack(">ih", 1, len(tb)) + tb + struct.pack(">iiqi", 1, partition, offset, 32 << 20))
+            s.sendall(struct.pack(">i", len(body)) + body)
+            buf = _recv_frame(s)
+            pos = 4 + 4 + 4  # frame size, correlation id, throttle time
+            (nt,) = struct.unpack_from(">i", buf, pos); pos += 4
+            (tl,) = struct.unpack_from(">h", buf, pos); pos += 2 + tl
+            (np_,) = struct.unpack_from(">i", buf, pos); pos += 4
+            _, err, hw, _lso = struct.unpack_from(">ihqq", buf, pos); pos += 22
+            if err:
+                raise CaseFailure("raw Fetch v4 of %s/%d at %d: error code %d" % (topic, partition, offset, err))
+            (na,) = struct.unpack_from(">i", buf, pos); pos += 4
+            pos += max(na, 0) * 16
+            (rl,) = struct.unpack_from(">i", buf, pos); pos += 4
+            recs = buf[pos:pos + max(rl, 0)]
+            _ = (nt, np_)
+            p = 0
+            progressed = False
+            while p + 61 <= len(recs):
+                base, blen = struct.unpack_from(">qi", recs, p)
+                if p + 12 + blen > len(recs):
+                    break   # partial batch at the end of the response
+                (attrs,) = struct.unpack_from(">h", recs, p + 21)
+                (last_delta,) = struct.unpack_from(">i", recs, p + 23)
+                (count,) = struct.unpack_from(">i", recs, p + 57)
+                if base + last_delta >= offset:
+                    out.append((base, count, CODEC_IDS.get(attrs & 7, "codec%d" % (attrs & 7))))
+                    offset = base + last_delta + 1
+                    progressed = True
+                p += 12 + blen
+            if offset >= hw or not progressed:
+                break
+    return out
+
+
+def _recv_frame(s):
+    hdr = b""
+    while len(hdr) < 4:
+        c = s.recv(4 - len(hdr))
+        if not c:
+            raise CaseFailure("raw Fetch: connection closed")
+        hdr += c
+    (n,) = struct.unpack(">i", hdr)
+    buf = bytearray()
+    while len(buf) < n:
+        c = s.recv(min(1 << 20, n - len(buf)))
+        if not c:
+            raise CaseFailure("raw Fetch: connection closed")
+        buf += c
+    return bytes(hdr + buf)
+
+
+def check_codec(ctx, topic, partitions, codec, min_batch=2):
+    """Every stored batch carries `codec`, and at least one batch holds several records (so the
+    case exercised a real compressed batch, not one record per batch)."""
+    batches = [b for p in partitions for b in batch_codecs(ctx.bootstrap, topic, p)]
+    check(batches, "no batches stored in %s" % topic)
+    wrong = [b for b in batches if b[2] != codec]
+    check(not wrong, "batches stored with another codec than %s: %s" % (codec, wrong[:5]))
+    check(max(b[1] for b in batches) >= min_batch,
+          "every batch holds fewer than %d records (%s): nothing was batched" % (min_batch, batches[:5]))
+    return batches
+
+
+# ============================================================================================
+# batch reads
+
+def mixed_records(base, partitions, per_partition):
+    """Records with every shape Spark has to map: null/empty keys and values, repeated and
+    null-valued headers, explicit CreateTimes a second apart."""
+    recs = []
+    for p in range(partitions):
+        for i in range(per_partition):
+            n = p * per_partition + i
+            key = None if i % 4 == 1 else (b"" if i % 4 == 2 else b"k%d" % n)
+            value = None if i % 5 == 3 else (b"" if i % 5 == 4 else b"value-%d" % n)
+            headers = [("h", b"1"), ("h", b"2"), ("null", None), ("empty", b"")] if i % 3 == 0 else (
+                [("only", b"x%d" % n)] if i % 3 == 1 else [])
+            recs.append({"partition": p, "key": key, "value": value, "headers": headers, "timestamp": base + n * 1000})
+    return recs
+
+
+@case("batch_read_subscribe_all_columns")
+def _(ctx):
+    t = ctx.create(ctx.topic(), 3)
+    want = ctx.produce(t, mixed_records(base_ts(), 3, 7))
+    check_eq(sorted((r.partition, r.offset) for r in want), sorted((p, o) for p in range(3) for o in range(7)),
+             "delivery reports (partition, offset)")
+    df = ctx.read(subscribe=t, includeHeaders="true")
+    check_eq([f.name for f in df.schema.fields],
+             ["key", "value", "topic", "partition", "offset", "timestamp", "timestampType", "headers"], "columns")
+    check_recs(spark_recs(df), want, "spark batch read with headers")
+    # without includeHeaders the column is absent, the rest identical
+    df2 = ctx.read(subscribe=t)
+    check("headers" not in df2.columns, "headers column present without includeHeaders")
+    check_recs(spark_recs(df2, headers=False), [r.without_headers() for r in want], "spark batch read")
+    check_recs(ctx.consume_all(t), want, "librdkafka read")
+
+
+@case("batch_read_subscribe_pattern")
+def _(ctx):
+    prefix = ctx.topic("pattern")
+    a = ctx.create(prefix + "-a", 2)
+    b = ctx.create(prefix + "-b", 1)
+    other = ctx.create(prefix + "x-c", 1)   # shares the prefix but does not match the pattern
+    want = ctx.produce(a, [{"partition": i % 2, "value": b"a%d" % i, "key": b"k"} for i in range(6)])
+    want += ctx.produce(b, [{"value": b"b%d" % i} for i in range(3)])
+    ctx.produce(other, [{"value": b"other"}])
+    df = ctx.read(subscribePattern=prefix.replace(".", "\\.") + "-(a|b)", includeHeaders="true")
+    check_recs(spark_recs(df), want, "subscribePattern read")
+
+
+@case("batch_read_assign")
+def _(ctx):
+    t = ctx.create(ctx.topic(), 3)
+    recs = ctx.produce(t, [{"partition": p, "value": b"p%d-%d" % (p, i)} for p in range(3) for i in range(4)])
+    df = ctx.read(assign=json.dumps({t: [0, 2]}), includeHeaders="true")
+    check_recs(spark_recs(df), [r for r in recs if r.partition in (0, 2)], "assign [0, 2]")
+
+
+@case("batch_read_offsets_json")
+def _(ctx):
+    t = ctx.create(ctx.topic(), 3)
+    recs = ctx.produce(t, [{"partition": p, "value": b"p%d-%d" % (p, i)} for p in range(3) for i in range(10)])
+    # -2 = earliest, -1 = latest inside the per-partition JSON
+    df = ctx.read(subscribe=t, includeHeaders="true",
+                  startingOffsets=json.dumps({t: {"0": 3, "1": -2, "2": -2}}),
+                  endingOffsets=json.dumps({t: {"0": 7, "1": -1, "2": 0}}))
+    want = [r for r in recs if (r.partition == 0 and 3 <= r.offset < 7) or r.partition == 1]
+    check_recs(spark_recs(df), want, "per-partition starting/ending offsets")
+    df = ctx.read(subscribe=t, includeHeaders="true", startingOffsets="earliest", endingOffsets="latest")
+    check_recs(spark_recs(df), recs, "earliest..latest")
+    # "latest" is resolved when the query runs: a new read sees a record produced since
+    more = ctx.produce(t, [{"partition": 2, "value": b"late"}])
+    check_recs(spark_recs(ctx.read(subscribe=t, includeHeaders="true")), recs + more, "after one more record")
+
+
+@case("batch_read_empty_partitions")
+def _(ctx):
+    t = ctx.create(ctx.topic(), 4)
+    empty = ctx.create(ctx.topic("empty"), 2)
+    recs = ctx.produce(t, [{"partition": p, "value": b"v%d-%d" % (p, i)} for p in (1, 3) for i in range(3)])
+    check_recs(spark_recs(ctx.read(subscribe=t, includeHeaders="true")), recs, "topic with empty partitions 0 and 2")
+    check_eq(ctx.read(subscribe=empty).count(), 0, "rows of an empty topic")
+    df = ctx.read(assign=json.dumps({t: [0, 2]}), startingOffsets=json.dumps({t: {"0": -2, "2": -2}}),
+                  endingOffsets=json.dumps({t: {"0": -1, "2": -1}}))
+    check_eq(df.count(), 0, "rows of the empty partitions 0 and 2")
+
+
+def _ts_topic(ctx, partitions=2, n=10):
+    """n records per partition, CreateTime base + i s, each partition's records in one batch
+    (linger) so that offset lookups by timestamp must find the record inside the batch."""
+    t = ctx.create(ctx.topic(), partitions)
+    base = base_ts()
+    recs = ctx.produce(t, [{"partition": p, "value": b"p%d-%d" % (p, i), "timestamp": base + i * 1000}
+                           for p in range(partitions) for i in range(n)], conf={"linger.ms": 200})
+    return t, base, recs
+
+
+@case("batch_read_starting_offsets_by_timestamp")
+def _(ctx):
+    t, base, recs = _ts_topic(ctx)
+    df = ctx.read(subscribe=t, includeHeaders="true",
+                  startingOffsetsByTimestamp=json.dumps({t: {"0": base + 3500, "1": base}}))
+    want = [r for r in recs if (r.partition == 0 and r.offset >= 4) or r.partition == 1]
+    check_recs(spark_recs(df), want, "startingOffsetsByTimestamp p0 >= +3.5 s, p1 >= +0 s")
+    # no record at or after the timestamp: the default strategy ("error") fails the query ...
+    try:
+        n = ctx.read(subscribe=t, startingOffsetsByTimestamp=json.dumps({t: {"0": base + 60000, "1": base}})).count()
+        raise CaseFailure("startingOffsetsByTimestamp past the end with strategy 'error' read %d rows" % n)
+    except CaseFailure:
+        raise
+    except Exception as e:  # noqa: BLE001 - Spark raises an IllegalArgumentException-like error
+        check("No offset matched" in str(e) or "offset" in str(e).lower(),
+              "unexpected error for a timestamp past the end: %s" % str(e)[:300])
+    # ... and "latest" reads nothing from that partition
+    df = ctx.read(subscribe=t, includeHeaders="true", startingOffsetsByTimestampStrategy="latest",
+                  startingOffsetsByTimestamp=json.dumps({t: {"0": base + 60000, "1": base + 9000}}))
+    check_recs(spark_recs(df), [r for r in recs if r.partition == 1 and r.offset == 9], "strategy latest")
+
+
+@case("batch_read_ending_offsets_by_timestamp")
+def _(ctx):
+    t, base, recs = _ts_topic(ctx)
+    # ending offset = first record with ts >= the timestamp (exclusive); none -> latest
+    df = ctx.read(subscribe=t, includeHeaders="true",
+                  endingOffsetsByTimestamp=json.dumps({t: {"0": base + 7000, "1": base + 60000}}))
+    want = [r for r in recs if (r.partition == 0 and r.offset < 7) or r.partition == 1]
+    check_recs(spark_recs(df), want, "endingOffsetsByTimestamp p0 < +7 s, p1 none (latest)")
+    df = ctx.read(subscribe=t, includeHeaders="true",
+                  startingOffsetsByTimestamp=json.dumps({t: {"0": base + 2000, "1": base + 2001}}),
+                  endingOffsetsByTimestamp=json.dumps({t: {"0": base + 5000, "1": base + 5001}}))
+    want = [r for r in recs if (r.partition == 0 and 2 <= r.offset < 5) or (r.partition == 1 and 3 <= r.offset < 6)]
+    check_recs(spark_recs(df), want, "starting and ending by timestamp")
+
+
+@case("batch_read_starting_timestamp")
+def _(ctx):
+    t, base, recs = _ts_topic(ctx)
+    df = ctx.read(subscribe=t, includeHeaders="true", startingTimestamp=str(base + 5000))
+    check_recs(spark_recs(df), [r for r in recs if r.offset >= 5], "startingTimestamp +5 s on both partitions")
+    df = ctx.read(subscribe=t, includeHeaders="true", startingTimestamp=str(base + 4500),
+                  endingTimestamp=str(base + 8000))
+    check_recs(spark_recs(df), [r for r in recs if 5 <= r.offset < 8], "startingTimestamp +4.5 s .. +8 s")
+
+
+@case("batch_read_log_append_time")
+def _(ctx):
+    t = ctx.create(ctx.topic(), 1, config={"message.timestamp.type": "LogAppendTime"})
+    old = base_ts()
+    t0 = now_ms()
+    recs = ctx.produce(t, [{"value": b"v%d" % i, "timestamp": old + i} for i in range(5)], conf={"linger.ms": 100})
+    t1 = now_ms()
+    got = spark_recs(ctx.read(subscribe=t, includeHeaders="true"))
+    check_eq([r.tstype for r in got], [1] * 5, "timestampType (1 = LogAppendTime)")
+    check(all(t0 - 1000 <= r.ts <= t1 + 1000 for r in got),
+          "LogAppendTime timestamps %s outside the produce window %d..%d (producer set %d)" % (
+              [r.ts for r in got], t0, t1, old))
+    check_recs(got, ctx.consume_all(t), "spark vs librdkafka (timestamps included)")
+    check_eq([r.value for r in got], [r.value for r in recs], "values")
+
+
+def _compression_read_case(codec):
+    def run(ctx):
+        t = ctx.create(ctx.topic(), 1)
+        recs = ctx.produce(t, [{"key": b"k%d" % i, "value": (b"%s-%d-" % (codec.encode(), i)) * 20,
+                                "headers": [("i", b"%d" % i)], "timestamp": base_ts() + i} for i in range(50)],
+                           conf={"compression.type": codec, "linger.ms": 200, "batch.num.messages": 1000})
+        check_codec(ctx, t, [0], codec)
+        check_recs(spark_recs(ctx.read(subscribe=t, includeHeaders="true")), recs, "whole topic")
+        # offsets inside a compressed batch: Spark must drop the batch's records before 17
+        df = ctx.read(subscribe=t, includeHeaders="true", startingOffsets=json.dumps({t: {"0": 17}}),
+                      endingOffsets=json.dumps({t: {"0": 41}}))
+        check_recs(spark_recs(df), [r for r in recs if 17 <= r.offset < 41], "offsets 17..40 (mid-batch)")
+    return run
+
+
+for _codec in CODECS:
+    case("batch_read_compression_" + _codec)(_compression_read_case(_codec))
+
+
+# ============================================================================================
+# batch writes
+
+def _write_df(ctx, rows, with_partition=False, with_headers=False, with_topic=True):
+    from pyspark.sql.types import (ArrayType, BinaryType, IntegerType, StringType, StructField, StructType)
+    fields = []
+    if with_topic:
+        fields.append(StructField("topic", StringType()))
+    fields += [StructField("key", BinaryType()), StructField("value", BinaryType())]
+    if with_partition:
+        fields.append(StructField("partition", IntegerType()))
+    if with_headers:
+        fields.append(StructField("headers", ArrayType(StructType([StructField("key", StringType()),
+                                                                   StructField("value", BinaryType())]))))
+    return ctx.spark.createDataFrame(rows, StructType(fields)).coalesce(1)  # one task keeps row order
+
+
+def _write(df, ctx, **opts):
+    w = df.write.format("kafka").option("kafka.bootstrap.servers", ctx.bootstrap)
+    for k, v in opts.items():
+        w = w.option(k, v)
+    w.save()
+
+
+@case("batch_write_topic_column")
+def _(ctx):
+    a, b = ctx.create(ctx.topic("a"), 1), ctx.create(ctx.topic("b"), 1)
+    rows = [(a if i % 3 else b, b"k%d" % i, b"v%d" % i) for i in range(12)]
+    _write(_write_df(ctx, rows), ctx)
+    for t in (a, b):
+        got = ctx.consume_all(t)
+        check_eq([(r.offset, r.key, r.value) for r in got],
+                 [(o, k, v) for o, (_, k, v) in enumerate(x for x in rows if x[0] == t)], "records in %s" % t)
+
+
+@case("batch_write_topic_option")
+def _(ctx):
+    target, column = ctx.create(ctx.topic("opt"), 1), ctx.create(ctx.topic("col"), 1)
+    rows = [(column, b"k%d" % i, b"v%d" % i) for i in range(5)]
+    _write(_write_df(ctx, rows), ctx, topic=target)   # the option overrides the topic column
+    check_eq([(r.key, r.value) for r in ctx.consume_all(target)], [(k, v) for _, k, v in rows], "records in the option's topic")
+    check_eq(ctx.end_offsets(column, 1), [0], "end offset of the column's topic")
+    # without a topic column the option is required and enough
+    _write(_write_df(ctx, [(None, b"x")], with_topic=False), ctx, topic=target)
+    check_eq([r.value for r in ctx.consume_all(target)][-1], b"x", "last record written without a topic column")
+
+
+@case("batch_write_key_value_nulls")
+def _(ctx):
+    t = ctx.create(ctx.topic(), 1)
+    rows = [(t, None, b"no-key"), (t, b"", b"empty-key"), (t, b"k", None), (t, b"k2", b""), (t, None, None)]
+    before = now_ms()
+    _write(_write_df(ctx, rows), ctx)
+    got = ctx.consume_all(t)
+    check_eq([(r.offset, r.key, r.value, r.headers) for r in got],
+             [(i, k, v, ()) for i, (_, k, v) in enumerate(rows)], "offset, key, value, headers")
+    check(all(r.tstype == 0 and before - 1000 <= r.ts <= now_ms() + 1000 for r in got),
+          "CreateTime set by Spark's producer at write time: %s" % [(r.tstype, r.ts) for r in got])
+    # string columns are accepted and written as UTF-8
+    t2 = ctx.create(ctx.topic("str"), 1)
+    ctx.spark.createDataFrame([("ké", "välue")], "key string, value string").write.format("kafka") \
+        .option("kafka.bootstrap.servers", ctx.bootstrap).option("topic", t2).save()
+    check_eq([(r.key, r.value) for r in ctx.consume_all(t2)], [("ké".encode(), "välue".encode())], "string key/value")
+
+
+@case("batch_write_partition_column")
+def _(ctx):
+    t = ctx.create(ctx.topic(), 3)
+    rows = [(t, b"k", b"v%d" % i, [2, 0, 1, 2][i % 4]) for i in range(12)]
+    _write(_write_df(ctx, rows, with_partition=True), ctx)
+    got = ctx.consume_all(t)
+    for p in range(3):
+        check_eq([(r.offset, r.value) for r in got if r.partition == p],
+                 list(enumerate(v for _, _, v, pp in rows if pp == p)), "partition %d" % p)
+
+
+@case("batch_write_headers")
+def _(ctx):
+    t = ctx.create(ctx.topic(), 1)
+    hs = [[("a", b"1"), ("a", b"2"), ("n", None), ("e", b"")], [], None, [("ü", b"\x00\xff")]]
+    rows = [(t, b"k%d" % i, b"v%d" % i, h) for i, h in enumerate(hs)]
+    _write(_write_df(ctx, rows, with_headers=True), ctx)
+    got = ctx.consume_all(t)
+    check_eq([r.headers for r in got], [tuple(h or ()) for h in hs], "headers in order (repeats, null values)")
+    # and Spark reads back what it wrote
+    check_recs(spark_recs(ctx.read(subscribe=t, includeHeaders="true")), got, "spark read of the written records")
+
+
+def _compression_write_case(codec):
+    def run(ctx):
+        t = ctx.create(ctx.topic(), 2)
+        rows = [(t, b"k%d" % i, (b"%s-%d-" % (codec.encode(), i)) * 30, i % 2) for i in range(300)]
+        _write(_write_df(ctx, rows, with_partition=True), ctx, **{
+            "kafka.compression.type": codec, "kafka.linger.ms": "100", "kafka.batch.size": str(1 << 20)})
+        check_codec(ctx, t, [0, 1], codec)
+        got = ctx.consume_all(t)
+        for p in range(2):
+            check_eq([(r.offset, r.key, r.value) for r in got if r.partition == p],
+                     [(o, k, v) for o, (_, k, v, _) in enumerate(x for x in rows if x[3] == p)], "partition %d" % p)
+    return run
+
+
+for _codec in CODECS:
+    case("batch_write_compression_" + _codec)(_compression_write_case(_codec))
+
+
+# ============================================================================================
+# driver
+
+def build_session(app):
+    from pyspark.sql import SparkSession
+    b = (SparkSession.builder.master("local[2]").appName(app)
+         .config("spark.ui.enabled", "false")
+         .config("spark.sql.shuffle.partitions", "2")
+         .config("spark.sql.session.timeZone", "UTC")
+         .config("spark.driver.memory", "2g")
+         .config("spark.sql.streaming.forceDeleteTempCheckpointLocation", "true"))
+    jars = os.environ.get("RIVULET_SPARK_JARS", "")
+    pkgs = os.environ.get("RIVULET_SPARK_PACKAGES", "")
+    if jars:
+        b = b.config("spark.jars", jars)
+    if pkgs:
+        b = b.config("spark.jars.packages", pkgs)
+    spark = b.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def run_cases(bootstrap, names):
+    by_name = {n: (fn, t) for n, fn, t in CASES}
+    t0 = time.time()
+    spark = build_session("rivulet-compat-spark")
+    print("# SparkSession up in %.1f s (Spark %s)" % (time.time() - t0, spark.version), flush=True)
+    for name in names:
+        if name not in by_name:
+            print("FAIL %s: no such case" % name, flush=True)
+            continue
+        fn, _ = by_name[name]
+        print("START %s" % name, flush=True)
+        print("=== %s" % name, file=sys.stderr, flush=True)
+        ctx = Ctx(bootstrap, spark, name)
+        status, reason = "PASS", None
+        try:
+            fn(ctx)
+        except Skip as e:
+            status, reason = "SKIP", str(e)
+        except CaseFailure as e:
+            traceback.print_exc(file=sys.stderr)
+            status, reason = "FAIL", str(e)
+        except Exception as e:  # noqa: BLE001 - Spark/py4j/client errors are case failures
+            traceback.print_exc(file=sys.stderr)
+            status, reason = "FAIL", "%s: %s" % (type(e).__name__, str(e).strip().splitlines()[0][:300] if str(e).strip() else "")
+        finally:
+            try:
+                ctx.cleanup()
+            except Exception:  # noqa: BLE001
+                traceback.print_exc(file=sys.stderr)
+        print("%s %s%s" % (status, name, (": " + reason.replace("\n", " | ")) if reason else ""), flush=True)
+    spark.stop()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bootstrap", default="127.0.0.1:9092")
+    ap.add_argument("--cases", help="comma-separated case names, in order")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--child", help=argparse.SUPPRESS)   # a child Spark application (see checkpoint cases)
+    ap.add_argument("--child-args", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.list:
+        for n, _, t in CASES:
+            print(n, t)
+        return 0
+    if args.child:
+        return CHILDREN[args.child](args.bootstrap, json.loads(args.child_args))
+    run_cases(args.bootstrap, [n for n in (args.cases or "").split(",") if n] or [n for n, _, _ in CASES])
+    return 0
+
+
+CHILDREN = {}
+
+if __name__ == "__main__":
+    sys.exit(main())
