@@ -178,7 +178,7 @@ class Ctx:
                 pos[m.partition()] = m.offset() + 1
             check(all(pos[p] >= want[p] for p in want),
                   "librdkafka read of %s stopped at %s, high watermarks %s" % (topic, pos, want))
-            return sorted(got)
+            return sorted(got, key=lambda r: (r.partition, r.offset))
         finally:
             c.close()
 
@@ -240,17 +240,17 @@ def spark_recs(df, headers=True):
     for r in df.selectExpr(*cols).collect():
         h = tuple((x["key"], _b(x["value"])) for x in (r["headers"] or [])) if headers else None
         out.append(Rec(r["topic"], r["partition"], r["offset"], r["key"], r["value"], r["ts"], r["timestampType"], h))
-    return sorted(out)
+    return sorted(out, key=repr)
 
 
 def check_recs(got, want, what):
     """Exact equality with a readable first difference."""
-    got, want = sorted(got), sorted(want)
+    got, want = sorted(got, key=repr), sorted(want, key=repr)   # repr: None and bytes do not compare
     if got == want:
         return
     gs, ws = set(got), set(want)
-    extra = sorted(gs - ws)[:3]
-    missing = sorted(ws - gs)[:3]
+    extra = sorted(gs - ws, key=repr)[:3]
+    missing = sorted(ws - gs, key=repr)[:3]
     dups = len(got) - len(gs)
     raise CaseFailure("%s: %d records, want %d; %sunexpected %s; missing %s" % (
         what, len(got), len(want), ("%d duplicates; " % dups) if dups else "", harness._short(extra, 400),
@@ -646,6 +646,213 @@ def _compression_write_case(codec):
 
 for _codec in CODECS:
     case("batch_write_compression_" + _codec)(_compression_write_case(_codec))
+
+
+# ============================================================================================
+# streaming
+
+def memory_query(ctx, df, name=None, trigger=None, **opts):
+    """Start df into a memory sink named after the case; returns (query, table name)."""
+    name = name or ("mem_" + ctx.name + "_" + str(int(time.time() * 1000)))
+    w = df.writeStream.format("memory").queryName(name).outputMode(opts.pop("outputMode", "append"))
+    w = w.trigger(**(trigger or {"processingTime": "500 milliseconds"}))
+    for k, v in opts.items():
+        w = w.option(k, v)
+    return w.start(), name
+
+
+def table_recs(ctx, name, headers=True):
+    return spark_recs(ctx.spark.table(name), headers=headers)
+
+
+def wait_rows(ctx, q, name, n, timeout=45):
+    """Until the memory table has at least n rows; then a short pause so that extra (duplicate or
+    unexpected) rows would show up before the exact check."""
+    wait_until(lambda: ctx.spark.table(name).count() >= n, timeout, "%d rows in %s" % (n, name), query=q)
+    time.sleep(1.0)
+    check(q.isActive, "query stopped: %s" % _qerr(q))
+
+
+def input_rows_per_batch(q):
+    return [p["numInputRows"] for p in q.recentProgress if p["numInputRows"] > 0]
+
+
+@case("stream_available_now_checkpoint")
+def _(ctx):
+    t = ctx.create(ctx.topic(), 2)
+    first = ctx.produce(t, [{"partition": i % 2, "key": b"k%d" % i, "value": b"a%d" % i, "headers": [("n", b"%d" % i)]}
+                            for i in range(20)])
+    out, ck = os.path.join(ctx.tmp, "out"), os.path.join(ctx.tmp, "ck")
+
+    def run_once():
+        df = ctx.read_stream(subscribe=t, startingOffsets="earliest", includeHeaders="true")
+        q = (df.selectExpr(*SPARK_COLUMNS, "headers").writeStream.format("parquet").option("path", out)
+             .option("checkpointLocation", ck).trigger(availableNow=True).start())
+        check(q.awaitTermination(60), "AvailableNow query did not finish within 60 s")
+        check(q.exception() is None, "AvailableNow query failed: %s" % _qerr(q))
+        return q
+
+    run_once()
+    got = [Rec(*r[:7], tuple((h["key"], _b(h["value"])) for h in r[7] or [])) for r in
+           ctx.spark.read.parquet(out).selectExpr("topic", "partition", "offset", "key", "value", "ts",
+                                                  "timestampType", "headers").collect()]
+    check_recs(got, first, "first AvailableNow run")
+    second = ctx.produce(t, [{"partition": i % 2, "value": b"b%d" % i} for i in range(7)])
+    q = run_once()
+    got = [Rec(*r[:7], tuple((h["key"], _b(h["value"])) for h in r[7] or [])) for r in
+           ctx.spark.read.parquet(out).selectExpr("topic", "partition", "offset", "key", "value", "ts",
+                                                  "timestampType", "headers").collect()]
+    check_recs(got, first + second, "after the second run from the checkpoint (each record once)")
+    check_eq(sum(input_rows_per_batch(q)), 7, "rows read by the second run")
+
+
+@case("stream_processing_time_trigger")
+def _(ctx):
+    t = ctx.create(ctx.topic(), 2)
+    before = ctx.produce(t, [{"partition": i % 2, "value": b"before%d" % i, "timestamp": base_ts() + i} for i in range(10)])
+    q, name = memory_query(ctx, ctx.read_stream(subscribe=t, startingOffsets="earliest", includeHeaders="true"))
+    wait_rows(ctx, q, name, 10)
+    after = ctx.produce(t, [{"partition": i % 2, "key": b"x", "value": b"after%d" % i, "headers": [("h", None)]}
+                            for i in range(10)])
+    wait_rows(ctx, q, name, 20)
+    check_recs(table_recs(ctx, name), before + after, "memory sink")
+    check(len(input_rows_per_batch(q)) >= 2, "records arrived in one micro-batch only: %s" % input_rows_per_batch(q))
+
+
+@case("stream_max_offsets_per_trigger")
+def _(ctx):
+    t = ctx.create(ctx.topic(), 3)
+    recs = ctx.produce(t, [{"partition": p, "value": b"p%d-%d" % (p, i)} for p in range(3) for i in range(10)])
+    df = ctx.read_stream(subscribe=t, startingOffsets="earliest", includeHeaders="true", maxOffsetsPerTrigger="10")
+    q, name = memory_query(ctx, df, trigger={"availableNow": True})
+    check(q.awaitTermination(60), "AvailableNow query did not finish")
+    check(q.exception() is None, "query failed: %s" % _qerr(q))
+    # Spark splits the limit over the partitions by their share of the backlog and rounds down
+    # (10 * 10/30 -> 3 each): 9, 9, 9, then the remaining 3. Wrong end offsets change this list.
+    check_eq(input_rows_per_batch(q), [9, 9, 9, 3], "input rows per micro-batch (maxOffsetsPerTrigger=10)")
+    check_recs(table_recs(ctx, name), recs, "memory sink")
+
+
+@case("stream_starting_offsets_latest")
+def _(ctx):
+    t = ctx.create(ctx.topic(), 2)
+    ctx.produce(t, [{"partition": i % 2, "value": b"old%d" % i} for i in range(6)])
+    q, name = memory_query(ctx, ctx.read_stream(subscribe=t, startingOffsets="latest", includeHeaders="true"))
+    # the starting offsets are fixed by the first trigger: wait for it before producing
+    wait_until(lambda: q.lastProgress is not None, 30, "the first trigger", query=q)
+    new = ctx.produce(t, [{"partition": i % 2, "value": b"new%d" % i} for i in range(6)])
+    wait_rows(ctx, q, name, 6)
+    check_recs(table_recs(ctx, name), new, "only records produced after the start")
+
+
+@case("stream_pattern_topic_created_while_running")
+def _(ctx):
+    prefix = ctx.topic("pat")
+    a = ctx.create(prefix + "-a", 1)
+    recs = ctx.produce(a, [{"value": b"a%d" % i} for i in range(3)])
+    df = ctx.read_stream(subscribePattern=prefix.replace(".", "\\.") + "-.*", startingOffsets="earliest",
+                         includeHeaders="true", **{"kafka.metadata.max.age.ms": "1000"})
+    q, name = memory_query(ctx, df)
+    wait_rows(ctx, q, name, 3)
+    b = ctx.create(prefix + "-b", 2)
+    recs += ctx.produce(b, [{"partition": i % 2, "value": b"b%d" % i} for i in range(4)])
+    recs += ctx.produce(a, [{"value": b"a-more"}])
+    wait_rows(ctx, q, name, 8, timeout=60)
+    check_recs(table_recs(ctx, name), recs, "both topics, the new one from its first offset")
+
+
+@case("stream_partitions_added_while_running")
+def _(ctx):
+    t = ctx.create(ctx.topic(), 1)
+    recs = ctx.produce(t, [{"value": b"p0-%d" % i} for i in range(3)])
+    df = ctx.read_stream(subscribe=t, startingOffsets="earliest", includeHeaders="true",
+                         **{"kafka.metadata.max.age.ms": "1000"})
+    q, name = memory_query(ctx, df)
+    wait_rows(ctx, q, name, 3)
+    ctx.add_partitions(t, 3)
+    recs += ctx.produce(t, [{"partition": p, "value": b"p%d-new%d" % (p, i)} for p in range(3) for i in range(2)])
+    wait_rows(ctx, q, name, 9, timeout=60)
+    check_recs(table_recs(ctx, name), recs, "records of the old and the 2 new partitions")
+
+
+def _pipeline_source(ctx, partitions):
+    src = ctx.create(ctx.topic("src"), partitions)
+    dst = ctx.create(ctx.topic("dst"), partitions)
+    return src, dst
+
+
+@case("stream_kafka_to_kafka_microbatch", timeout=90)
+def _(ctx):
+    src, dst = _pipeline_source(ctx, 2)
+    recs = ctx.produce(src, [{"partition": i % 2, "key": None if i % 5 == 0 else b"k%d" % i,
+                              "value": None if i % 7 == 3 else b"v%d" % i,
+                              "headers": [("n", b"%d" % i), ("n", None)]} for i in range(20)])
+    df = ctx.read_stream(subscribe=src, startingOffsets="earliest", includeHeaders="true")
+    # route by partition, uppercase the value, keep key and headers, add one header
+    # a record without headers has headers = NULL (and concat with NULL is NULL)
+    extra = "array(named_struct('key', 'src-offset', 'value', CAST(CAST(offset AS STRING) AS BINARY)))"
+    out = df.selectExpr("key", "upper(CAST(value AS STRING)) AS value", "partition",
+                        "IF(headers IS NULL, %s, concat(headers, %s)) AS headers" % (extra, extra))
+    q = (out.writeStream.format("kafka").option("kafka.bootstrap.servers", ctx.bootstrap).option("topic", dst)
+         .option("checkpointLocation", os.path.join(ctx.tmp, "ck")).trigger(processingTime="500 milliseconds").start())
+    more = []
+
+    def have(n):
+        return sum(ctx.end_offsets(dst, 2)) >= n
+    wait_until(lambda: have(20), 45, "20 records in the destination", query=q)
+    more = ctx.produce(src, [{"partition": 1, "key": b"late", "value": b"late"}])
+    wait_until(lambda: have(21), 30, "21 records in the destination", query=q)
+    time.sleep(1.0)
+    got = ctx.consume_all(dst)
+    want = sorted(((r.partition, r.key, None if r.value is None else r.value.upper(),
+                    r.headers + (("src-offset", b"%d" % r.offset),)) for r in recs + more), key=repr)
+    have = sorted(((r.partition, r.key, r.value, r.headers) for r in got), key=repr)
+    check(have == want, "destination records (partition, key, value, headers): unexpected %s, missing %s" % (
+        [x for x in have if x not in want][:3], [x for x in want if x not in have][:3]))
+    for p in range(2):
+        check_eq([r.offset for r in got if r.partition == p], list(range(len([r for r in got if r.partition == p]))),
+                 "destination offsets in partition %d" % p)
+
+
+@case("stream_kafka_to_kafka_continuous", timeout=90)
+def _(ctx):
+    # continuous processing runs one long-lived task per source partition: 1 partition on local[2]
+    src, dst = _pipeline_source(ctx, 1)
+    recs = ctx.produce(src, [{"key": b"k%d" % i, "value": b"v%d" % i, "headers": [("i", b"%d" % i)]} for i in range(10)])
+    df = ctx.read_stream(subscribe=src, startingOffsets="earliest", includeHeaders="true")
+    q = (df.selectExpr("key", "concat(value, CAST('!' AS BINARY)) AS value", "headers").writeStream.format("kafka")
+         .option("kafka.bootstrap.servers", ctx.bootstrap).option("topic", dst)
+         .option("checkpointLocation", os.path.join(ctx.tmp, "ck")).trigger(continuous="1 second").start())
+    wait_until(lambda: ctx.end_offsets(dst, 1)[0] >= 10, 60, "10 records in the destination", query=q)
+    more = ctx.produce(src, [{"key": b"k-late", "value": b"late", "headers": [("i", b"late")]}])
+    wait_until(lambda: ctx.end_offsets(dst, 1)[0] >= 11, 30, "11 records in the destination", query=q)
+    time.sleep(1.5)
+    got = ctx.consume_all(dst)
+    check_eq([(r.offset, r.key, r.value, r.headers) for r in got],
+             [(i, r.key, r.value + b"!", r.headers) for i, r in enumerate(recs + more)], "destination records")
+
+
+@case("stream_write_columns_compression", timeout=90)
+def _(ctx):
+    """Streaming sink: topic column (routing), partition column, null values, headers, zstd."""
+    src = ctx.create(ctx.topic("src"), 1)
+    even, odd = ctx.create(ctx.topic("even"), 2), ctx.create(ctx.topic("odd"), 2)
+    recs = ctx.produce(src, [{"key": b"%d" % i, "value": None if i % 4 == 1 else b"x%d" % i,
+                              "headers": [("i", b"%d" % i)]} for i in range(40)])
+    df = ctx.read_stream(subscribe=src, startingOffsets="earliest", includeHeaders="true")
+    out = df.selectExpr("IF(offset %% 2 = 0, '%s', '%s') AS topic" % (even, odd), "key", "value", "headers",
+                        "CAST(offset % 4 DIV 2 AS INT) AS partition")
+    q = (out.writeStream.format("kafka").option("kafka.bootstrap.servers", ctx.bootstrap)
+         .option("kafka.compression.type", "zstd").option("kafka.linger.ms", "50")
+         .option("checkpointLocation", os.path.join(ctx.tmp, "ck")).trigger(availableNow=True).start())
+    check(q.awaitTermination(60), "query did not finish")
+    check(q.exception() is None, "query failed: %s" % _qerr(q))
+    for t, parity in ((even, 0), (odd, 1)):
+        got = ctx.consume_all(t)
+        for p in range(2):
+            want = [(r.key, r.value, r.headers) for r in recs if r.offset % 2 == parity and (r.offset % 4) // 2 == p]
+            check_eq([(r.key, r.value, r.headers) for r in got if r.partition == p], want, "%s partition %d" % (t, p))
+        check_codec(ctx, t, [0, 1], "zstd")
 
 
 # ============================================================================================
