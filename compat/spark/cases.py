@@ -36,6 +36,7 @@ CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 CODEC_IDS = {0: "none", 1: "gzip", 2: "snappy", 3: "lz4", 4: "zstd"}
 
 CASES = []  # (name, fn, timeout)
+CHILDREN = {}  # --child NAME: helper Spark applications started by cases
 # parametrised case names, also read (as a literal) by runner.py to SKIP them without the venv
 CASE_FAMILIES = {"batch_read_compression_": ["none", "gzip", "snappy", "lz4", "zstd"],
                  "batch_write_compression_": ["none", "gzip", "snappy", "lz4", "zstd"]}
@@ -856,6 +857,177 @@ def _(ctx):
 
 
 # ============================================================================================
+# checkpoints: the Spark driver SIGKILLed, the broker kill -9'd
+
+def child_file_sink(bootstrap, a):
+    """A separate Spark application (its own JVM), so that the case can SIGKILL a whole driver:
+    Kafka -> parquet file sink with a checkpoint, small micro-batches, runs until killed."""
+    spark = build_session("rivulet-compat-spark-child")
+    df = (spark.readStream.format("kafka").option("kafka.bootstrap.servers", bootstrap)
+          .option("subscribe", a["topic"]).option("startingOffsets", "earliest")
+          .option("maxOffsetsPerTrigger", str(a["max"])).load())
+    q = (df.selectExpr("partition", "offset", "value").writeStream.format("parquet").option("path", a["out"])
+         .option("checkpointLocation", a["ck"]).trigger(processingTime="200 milliseconds").start())
+    print("child query started", flush=True)
+    q.awaitTermination()
+    return 0
+
+
+CHILDREN["file_sink"] = child_file_sink
+
+
+def _spawn_child(ctx, kind, args, log_name):
+    log = open(os.path.join(os.environ.get("RIVULET_SPARK_LOG_DIR", ctx.tmp), log_name), "w")
+    cmd = [sys.executable, os.path.abspath(__file__), "--bootstrap", ctx.bootstrap, "--child", kind,
+           "--child-args", json.dumps(args)]
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _sigkill_group(p):
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    p.wait()
+
+
+def _commits(ck):
+    d = os.path.join(ck, "commits")
+    return len([f for f in os.listdir(d) if f.isdigit()]) if os.path.isdir(d) else 0
+
+
+@case("checkpoint_driver_sigkill_file_sink", timeout=300)
+def _(ctx):
+    t = ctx.create(ctx.topic(), 2)
+    recs = ctx.produce(t, [{"partition": i % 2, "value": b"a%05d" % i} for i in range(400)])
+    out, ck = os.path.join(ctx.tmp, "out"), os.path.join(ctx.tmp, "ck")
+    args = {"topic": t, "out": out, "ck": ck, "max": 20}   # 20 micro-batches for the first 400 records
+    child = _spawn_child(ctx, "file_sink", args, "checkpoint-driver-1.log")
+    try:
+        wait_until(lambda: _commits(ck) >= 3 or child.poll() is not None, 150, "3 committed micro-batches")
+        check(child.poll() is None, "the child driver exited with %s (log checkpoint-driver-1.log)" % child.poll())
+    finally:
+        _sigkill_group(child)   # SIGKILL: no shutdown hook, files of an uncommitted batch may stay behind
+    done = _commits(ck)
+    check(done < 20, "all %d micro-batches were committed before the kill: the restart was not exercised" % done)
+    ctx.log("driver killed after %d committed micro-batches" % done)
+    recs += ctx.produce(t, [{"partition": i % 2, "value": b"b%05d" % i} for i in range(200)])
+    child = _spawn_child(ctx, "file_sink", args, "checkpoint-driver-2.log")
+    try:
+        # the sink's _spark_metadata log lists committed files only: what a reader sees
+        wait_until(lambda: child.poll() is not None or _commits(ck) > done and
+                   ctx.spark.read.parquet(out).count() >= len(recs), 180, "%d rows in the file sink" % len(recs),
+                   interval=1.0)
+        check(child.poll() is None, "the restarted driver exited with %s (log checkpoint-driver-2.log)" % child.poll())
+        time.sleep(2)
+    finally:
+        _sigkill_group(child)
+    got = sorted((r["partition"], r["offset"], bytes(r["value"])) for r in ctx.spark.read.parquet(out).collect())
+    want = sorted((r.partition, r.offset, r.value) for r in recs)
+    check(len(got) == len(set(got)), "%d duplicate rows in the file sink" % (len(got) - len(set(got))))
+    check_eq(got, want, "file sink rows (partition, offset, value)")
+
+
+class OwnBroker:
+    """A broker this case starts, kill -9s and restarts on the same port and data directory."""
+
+    def __init__(self, binary, data_dir, log_path):
+        self.binary, self.data_dir, self.log_path = binary, data_dir, log_path
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        self.bootstrap = "127.0.0.1:%d" % self.port
+        self.proc = None
+
+    def start(self):
+        if os.path.basename(self.binary).startswith("kfake"):
+            cmd = [self.binary, "-port", str(self.port), "-auto-create", "-partitions", "1",
+                   "-data-dir", self.data_dir, "-sync-writes"]
+        else:
+            listener = "PLAINTEXT://127.0.0.1:%d" % self.port
+            cmd = [self.binary, "--listeners", listener, "--advertised-listeners", listener, "--log-dirs",
+                   self.data_dir, "--override", "auto.create.topics.enable=true", "--override", "num.partitions=1"]
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            check(self.proc.poll() is None, "broker exited with %s (log %s)" % (self.proc.poll(), self.log_path))
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise CaseFailure("broker did not listen on %s within 30 s" % self.bootstrap)
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.kill9()
+
+
+@case("checkpoint_broker_kill9_restart", timeout=180)
+def _(ctx):
+    binary = os.environ.get("RIVULET_BROKER_BIN")
+    if not binary:
+        raise Skip("needs a broker binary to start, kill -9 and restart (compat/run passes RIVULET_BROKER_BIN; "
+                   "compat/spark/run --broker-bin PATH); only --bootstrap was given")
+    broker = OwnBroker(binary, os.path.join(ctx.tmp, "broker-data"),
+                       os.path.join(os.environ.get("RIVULET_SPARK_LOG_DIR", ctx.tmp), "broker-kill9.log"))
+    broker.start()
+    b = Ctx(broker.bootstrap, ctx.spark, ctx.name + "_own")
+    try:
+        t = b.create(b.topic(ctx.name), 2)
+        df = b.read_stream(subscribe=t, startingOffsets="earliest", includeHeaders="true")
+        q, name = memory_query(b, df)
+        acked, errors = [], []
+        from confluent_kafka import Producer
+        # idempotent, so that retries across the outage cannot store a record twice: the check
+        # below is then "Spark's rows == the log", each stored record exactly once
+        p = Producer({"bootstrap.servers": broker.bootstrap, "enable.idempotence": True, "acks": "all",
+                      "linger.ms": 5, "message.timeout.ms": 60000})
+
+        def cb(err, msg):
+            (errors if err else acked).append(err or msg.value())
+        stop = threading.Event()
+
+        def pump():
+            for i in range(300):
+                if stop.is_set():
+                    return
+                p.produce(t, value=b"r%05d" % i, partition=i % 2, on_delivery=cb)
+                p.poll(0)
+                time.sleep(0.02)
+        th = threading.Thread(target=pump, daemon=True)
+        th.start()
+        wait_until(lambda: b.spark.table(name).count() >= 50, 60, "50 rows before the kill", query=q)
+        broker.kill9()
+        rows_at_kill = b.spark.table(name).count()
+        time.sleep(2)
+        broker.start()
+        th.join(60)
+        stop.set()
+        left = p.flush(60)
+        check(left == 0 and not errors, "producer: %d not delivered, errors %s" % (left, errors[:3]))
+        log = b.consume_all(t)
+        check_eq(sorted(r.value for r in log), sorted(acked), "log contents vs acknowledged values")
+        wait_rows(b, q, name, len(log), timeout=90)
+        got = table_recs(b, name)
+        check_recs(got, log, "memory sink vs the log after kill -9 and restart")
+        check(rows_at_kill < len(log), "all rows were read before the kill")
+    finally:
+        for q in b.spark.streams.active:
+            try:
+                q.stop()
+            except Exception:  # noqa: BLE001
+                pass
+        broker.stop()
+
+
+# ============================================================================================
 # driver
 
 def build_session(app):
@@ -927,8 +1099,6 @@ def main():
     run_cases(args.bootstrap, [n for n in (args.cases or "").split(",") if n] or [n for n, _, _ in CASES])
     return 0
 
-
-CHILDREN = {}
 
 if __name__ == "__main__":
     sys.exit(main())
