@@ -1028,6 +1028,158 @@ def _(ctx):
 
 
 # ============================================================================================
+# event time
+
+def _progress_watermark_ms(q):
+    """The watermark of the last progress report, in ms (None before the first)."""
+    p = q.lastProgress
+    wm = p and p.get("eventTime", {}).get("watermark")
+    if not wm:
+        return None
+    import datetime
+    return int(datetime.datetime.strptime(wm, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp() * 1000)
+
+
+def _window_rows(ctx, name):
+    return sorted((r["start_ms"], r["end_ms"], r["count"]) for r in ctx.spark.sql(
+        "SELECT unix_millis(window.start) AS start_ms, unix_millis(window.end) AS end_ms, count FROM %s" % name).collect())
+
+
+def _windowed_query(ctx, t, window, delay):
+    df = ctx.read_stream(subscribe=t, startingOffsets="earliest")
+    agg = (df.withWatermark("timestamp", delay).groupBy(__import__("pyspark.sql.functions", fromlist=["window"])
+                                                         .window("timestamp", window)).count())
+    return memory_query(ctx, agg, outputMode="append")
+
+
+def _dropped_by_watermark(q):
+    return sum(op.get("numRowsDroppedByWatermark", 0) for p in q.recentProgress for op in p.get("stateOperators", []))
+
+
+@case("event_time_window_watermark_create_time", timeout=90)
+def _(ctx):
+    t = ctx.create(ctx.topic(), 1)
+    base = base_ts()   # whole minute: 10 s windows start at base
+    q, name = _windowed_query(ctx, t, "10 seconds", "5 seconds")
+
+    def send(offsets_s):
+        ctx.produce(t, [{"value": b"%d" % s, "timestamp": base + s * 1000} for s in offsets_s])
+
+    send([1, 2, 3, 12, 15])            # [0,10): 3, [10,20): 2; max event time 15 -> watermark 10
+    wait_until(lambda: _progress_watermark_ms(q) == base + 10000, 40, "watermark base+10 s", query=q)
+    send([4, 11])                      # 4 s is behind the watermark: dropped; 11 s counts
+    wait_until(lambda: _dropped_by_watermark(q) >= 1, 30, "a row dropped by the watermark", query=q)
+    send([35])                         # watermark 30: [10,20) is final
+    wait_until(lambda: len(_window_rows(ctx, name)) >= 2, 40, "2 windows emitted", query=q)
+    time.sleep(2)
+    check_eq(_window_rows(ctx, name), [(base, base + 10000, 3), (base + 10000, base + 20000, 3)],
+             "emitted windows (start, end, count); the late record at +4 s is dropped, [30,40) still open")
+    check_eq(_dropped_by_watermark(q), 1, "rows dropped by the watermark")
+
+
+@case("event_time_window_log_append_time", timeout=90)
+def _(ctx):
+    """LogAppendTime: the broker's append time is the event time. The producer's CreateTimes are a
+    day old; had they been kept, every record would land in day-old windows (or be dropped)."""
+    t = ctx.create(ctx.topic(), 1, config={"message.timestamp.type": "LogAppendTime"})
+    old = base_ts() - 86400 * 1000
+    q, name = _windowed_query(ctx, t, "2 seconds", "0 seconds")
+    for burst in range(3):
+        ctx.produce(t, [{"value": b"%d-%d" % (burst, i), "timestamp": old} for i in range(4)])
+        time.sleep(1.1)
+    # a last record closes the earlier windows (watermark = its append time, delay 0)
+    time.sleep(1.0)
+    ctx.produce(t, [{"value": b"closer", "timestamp": old}])
+    log = ctx.consume_all(t)
+    check_eq({r.tstype for r in log}, {1}, "timestamp types in the log (LogAppendTime)")
+    wm = max(r.ts for r in log)
+    want = {}
+    for r in log:
+        start = r.ts - r.ts % 2000
+        if start + 2000 <= wm:   # closed by the watermark: emitted in append mode
+            want[start] = want.get(start, 0) + 1
+    want = sorted((s, s + 2000, n) for s, n in want.items())
+    check(sum(n for _, _, n in want) >= 8, "too few records in closed windows to test anything: %s" % want)
+    wait_until(lambda: _window_rows(ctx, name) == want, 40, "windows %s" % want, query=q)
+    time.sleep(1.5)
+    check_eq(_window_rows(ctx, name), want, "emitted windows from the broker's append times")
+    check_eq(_dropped_by_watermark(q), 0, "rows dropped by the watermark")
+
+
+# ============================================================================================
+# need broker features that do not exist yet (allowlist.txt, FINDINGS.md)
+
+def _fail_on_data_loss_case(fail_on_loss):
+    def run(ctx):
+        from confluent_kafka import TopicPartition
+        t = ctx.create(ctx.topic(), 1)
+        recs = ctx.produce(t, [{"value": b"v%d" % i} for i in range(5)])
+        df = ctx.read_stream(subscribe=t, startingOffsets="earliest", includeHeaders="true",
+                             failOnDataLoss=str(fail_on_loss).lower())
+        q, name = memory_query(ctx, df, trigger={"processingTime": "6 seconds"})
+        wait_rows(ctx, q, name, 5, timeout=30)
+        # Spark's executor-side consumer keeps what it fetched: the records to be deleted are
+        # produced only after its last long poll (fetch.max.wait.ms 500) has returned, and
+        # deleted before the next trigger, so the next micro-batch must fetch offset 5 from the broker.
+        time.sleep(1.0)
+        recs += ctx.produce(t, [{"value": b"v%d" % i} for i in range(5, 20)])
+        # DeleteRecords (what retention does, deterministically): offsets 0..14 go away under the query
+        fs = ctx.admin().delete_records([TopicPartition(t, 0, 15)], request_timeout=15)
+        for f in fs.values():
+            f.result(timeout=20)
+        if fail_on_loss:
+            # the next micro-batch asks for offset 5, now below the log start: the query must stop
+            wait_until(lambda: not q.isActive, 30, "the query to fail on data loss")
+            err = _qerr(q)
+            check("lost" in err.lower() or "OffsetOutOfRange" in err,
+                  "query stopped with an unexpected error: %s" % err)
+            check_eq(len(table_recs(ctx, name)), 5, "rows before the failure")
+        else:
+            # the lost offsets are skipped: 0..4 from the first batch, then 15..19
+            wait_rows(ctx, q, name, 10, timeout=40)
+            check_recs(table_recs(ctx, name), [r for r in recs if r.offset < 5 or r.offset >= 15],
+                       "rows after the deletion (5..14 lost, skipped)")
+    return run
+
+
+case("fail_on_data_loss_true_delete_records", timeout=90)(_fail_on_data_loss_case(True))
+case("fail_on_data_loss_false_delete_records", timeout=90)(_fail_on_data_loss_case(False))
+
+
+@case("read_committed_transactions", timeout=90)
+def _(ctx):
+    from confluent_kafka import Producer
+    t = ctx.create(ctx.topic(), 1)
+    p = Producer({"bootstrap.servers": ctx.bootstrap, "transactional.id": "spark-compat-" + t,
+                  "transaction.timeout.ms": 30000})
+    p.init_transactions(20)
+    plan = [("commit", 3), ("abort", 2), ("commit", 2)]
+    committed, aborted = [], []
+    for n, (outcome, count) in enumerate(plan):
+        p.begin_transaction()
+        vals = [b"txn%d-%d" % (n, i) for i in range(count)]
+        for v in vals:
+            p.produce(t, value=v, partition=0)
+        p.flush(20)
+        if outcome == "commit":
+            p.commit_transaction(20)
+            committed += vals
+        else:
+            p.abort_transaction(20)
+            aborted += vals
+    # each transaction ends with a control record taking one offset: data at 0-2, 4-5, 7-8
+    rc = spark_recs(ctx.read(subscribe=t, **{"kafka.isolation.level": "read_committed"}), headers=False)
+    check_eq([(r.offset, r.value) for r in rc], list(zip([0, 1, 2, 7, 8], committed)), "read_committed batch read")
+    ru = spark_recs(ctx.read(subscribe=t), headers=False)
+    check_eq(sorted(r.value for r in ru), sorted(committed + aborted), "read_uncommitted batch read")
+    df = ctx.read_stream(subscribe=t, startingOffsets="earliest", **{"kafka.isolation.level": "read_committed"})
+    q, name = memory_query(ctx, df, trigger={"availableNow": True})
+    check(q.awaitTermination(60), "AvailableNow query did not finish")
+    check_eq([r.value for r in table_recs(ctx, name, headers=False)], committed, "read_committed streaming read")
+
+
+# ============================================================================================
 # driver
 
 def build_session(app):
