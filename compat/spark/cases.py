@@ -258,7 +258,7 @@ def check_recs(got, want, what):
         harness._short(missing, 400)))
 
 
-def wait_until(fn, timeout, what, query=None, interval=0.25):
+def wait_until(fn, timeout, what, query=None, interval=0.25, show=None):
     """Poll fn() until truthy; fail with `what` and the last value. A streaming query that died
     fails the case at once with its exception."""
     deadline = time.time() + timeout
@@ -270,7 +270,8 @@ def wait_until(fn, timeout, what, query=None, interval=0.25):
         if last:
             return last
         time.sleep(interval)
-    raise CaseFailure("timed out after %.0f s waiting for %s (last: %s)" % (timeout, what, harness._short(last, 300)))
+    raise CaseFailure("timed out after %.0f s waiting for %s (last: %s)" % (
+        timeout, what, show() if show else harness._short(last, 300)))
 
 
 def _qerr(q):
@@ -1067,7 +1068,9 @@ def _(ctx):
         ctx.produce(t, [{"value": b"%d" % s, "timestamp": base + s * 1000} for s in offsets_s])
 
     send([1, 2, 3, 12, 15])            # [0,10): 3, [10,20): 2; max event time 15 -> watermark 10
-    wait_until(lambda: _progress_watermark_ms(q) == base + 10000, 40, "watermark base+10 s", query=q)
+    wait_until(lambda: _progress_watermark_ms(q) == base + 10000, 40, "watermark base+10 s", query=q,
+               show=lambda: "watermark base%+d ms, progress %s" % ((_progress_watermark_ms(q) or base) - base,
+                                                                  [(p["batchId"], p["numInputRows"], p.get("eventTime")) for p in q.recentProgress][-4:]))
     send([4, 11])                      # 4 s is behind the watermark: dropped; 11 s counts
     wait_until(lambda: _dropped_by_watermark(q) >= 1, 30, "a row dropped by the watermark", query=q)
     send([35])                         # watermark 30: [10,20) is final
