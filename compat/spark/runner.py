@@ -106,7 +106,7 @@ def list_cases_plain():
     import re
     with open(os.path.join(HERE, "cases.py")) as f:
         src = f.read()
-    names = re.findall(r'^@case\("([^"]+)"', src, re.M)
+    names = re.findall(r'^@?case\("([^"]+)"', src, re.M)
     # parametrised families are declared as CASE_FAMILIES = {...} literals for this purpose
     m = re.search(r"^CASE_FAMILIES = (\{.*?\})$", src, re.M | re.S)
     if m:
