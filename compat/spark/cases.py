@@ -317,9 +317,9 @@ def batch_codecs(bootstrap, topic, partition, timeout=10):
             s.sendall(struct.pack(">i", len(body)) + body)
             buf = _recv_frame(s)
             pos = 4 + 4 + 4  # frame size, correlation id, throttle time
-            (nt,) = struct.unpack_from(">i", buf, pos); pos += 4
+            pos += 4                                            # one topic (the one asked for)
             (tl,) = struct.unpack_from(">h", buf, pos); pos += 2 + tl
-            (np_,) = struct.unpack_from(">i", buf, pos); pos += 4
+            pos += 4                                            # one partition
             _, err, hw, _lso = struct.unpack_from(">ihqq", buf, pos); pos += 22
             if err:
                 raise CaseFailure("raw Fetch v4 of %s/%d at %d: error code %d" % (topic, partition, offset, err))
@@ -327,7 +327,6 @@ def batch_codecs(bootstrap, topic, partition, timeout=10):
             pos += max(na, 0) * 16
             (rl,) = struct.unpack_from(">i", buf, pos); pos += 4
             recs = buf[pos:pos + max(rl, 0)]
-            _ = (nt, np_)
             p = 0
             progressed = False
             while p + 61 <= len(recs):
@@ -532,6 +531,14 @@ def _(ctx):
               [r.ts for r in got], t0, t1, old))
     check_recs(got, ctx.consume_all(t), "spark vs librdkafka (timestamps included)")
     check_eq([r.value for r in got], [r.value for r in recs], "values")
+    # offsets by timestamp use the broker's append time on such a topic
+    target = got[3].ts
+    first = min(r.offset for r in got if r.ts >= target)
+    df = ctx.read(subscribe=t, includeHeaders="true", startingOffsetsByTimestamp=json.dumps({t: {"0": target}}))
+    check_recs(spark_recs(df), [r for r in got if r.offset >= first], "startingOffsetsByTimestamp on append times")
+    check_eq(ctx.read(subscribe=t, startingOffsetsByTimestampStrategy="latest",
+                      startingOffsetsByTimestamp=json.dumps({t: {"0": old + 10}})).count(), 5,
+             "rows from the producer's (replaced) CreateTime: all of them")
 
 
 def _compression_read_case(codec):
@@ -551,6 +558,33 @@ def _compression_read_case(codec):
 
 for _codec in CODECS:
     case("batch_read_compression_" + _codec)(_compression_read_case(_codec))
+
+
+@case("batch_read_min_partitions_compressed")
+def _(ctx):
+    """minPartitions splits one Kafka partition into several Spark tasks: each consumer starts
+    inside a compressed batch and stops inside another."""
+    t = ctx.create(ctx.topic(), 1)
+    recs = []
+    for b in range(4):   # 4 lz4 batches of 25 records
+        recs += ctx.produce(t, [{"key": b"k%d" % (b * 25 + i), "value": b"v%d" % (b * 25 + i) * 10}
+                                for i in range(25)], conf={"compression.type": "lz4", "linger.ms": 100})
+    check_eq(len(check_codec(ctx, t, [0], "lz4")), 4, "stored lz4 batches")
+    df = ctx.read(subscribe=t, includeHeaders="true", minPartitions="7")
+    check_eq(df.rdd.getNumPartitions(), 7, "Spark partitions for one Kafka partition with minPartitions=7")
+    check_recs(spark_recs(df), recs, "7 offset ranges of one partition")
+
+
+@case("batch_read_small_fetch_limits")
+def _(ctx):
+    """Fetch limits below the batch size: the broker must still return the first batch whole
+    (KIP-74), or the consumer never advances."""
+    t = ctx.create(ctx.topic(), 2)
+    big = [{"partition": i % 2, "key": b"big%d" % i, "value": bytes([65 + i]) * (300 * 1024)} for i in range(6)]
+    recs = ctx.produce(t, big, conf={"linger.ms": 50, "compression.type": "none"})
+    df = ctx.read(subscribe=t, includeHeaders="true", **{"kafka.max.partition.fetch.bytes": "1024",
+                                                         "kafka.fetch.max.bytes": "2048"})
+    check_recs(spark_recs(df), recs, "300 KiB records read with 1 KiB fetch limits")
 
 
 # ============================================================================================
@@ -806,13 +840,12 @@ def _(ctx):
                         "IF(headers IS NULL, %s, concat(headers, %s)) AS headers" % (extra, extra))
     q = (out.writeStream.format("kafka").option("kafka.bootstrap.servers", ctx.bootstrap).option("topic", dst)
          .option("checkpointLocation", os.path.join(ctx.tmp, "ck")).trigger(processingTime="500 milliseconds").start())
-    more = []
 
-    def have(n):
+    def stored_at_least(n):
         return sum(ctx.end_offsets(dst, 2)) >= n
-    wait_until(lambda: have(20), 45, "20 records in the destination", query=q)
+    wait_until(lambda: stored_at_least(20), 45, "20 records in the destination", query=q)
     more = ctx.produce(src, [{"partition": 1, "key": b"late", "value": b"late"}])
-    wait_until(lambda: have(21), 30, "21 records in the destination", query=q)
+    wait_until(lambda: stored_at_least(21), 30, "21 records in the destination", query=q)
     time.sleep(1.0)
     got = ctx.consume_all(dst)
     want = sorted(((r.partition, r.key, None if r.value is None else r.value.upper(),
@@ -864,6 +897,46 @@ def _(ctx):
             want = [(r.key, r.value, r.headers) for r in recs if r.offset % 2 == parity and (r.offset % 4) // 2 == p]
             check_eq([(r.key, r.value, r.headers) for r in got if r.partition == p], want, "%s partition %d" % (t, p))
         check_codec(ctx, t, [0, 1], "zstd")
+
+
+@case("stream_starting_offsets_by_timestamp")
+def _(ctx):
+    t, base, recs = _ts_topic(ctx)
+    df = ctx.read_stream(subscribe=t, includeHeaders="true",
+                         startingOffsetsByTimestamp=json.dumps({t: {"0": base + 6500, "1": base + 2000}}))
+    q, name = memory_query(ctx, df, trigger={"availableNow": True})
+    check(q.awaitTermination(60), "AvailableNow query did not finish")
+    check(q.exception() is None, "query failed: %s" % _qerr(q))
+    check_recs(table_recs(ctx, name), [r for r in recs if (r.partition == 0 and r.offset >= 7) or
+                                       (r.partition == 1 and r.offset >= 2)], "streaming from timestamps")
+
+
+def _topic_deleted_case(fail_on_loss):
+    def run(ctx):
+        prefix = ctx.topic("del")
+        keep, gone = ctx.create(prefix + "-keep", 1), ctx.create(prefix + "-gone", 2)
+        recs = ctx.produce(keep, [{"value": b"keep%d" % i} for i in range(3)])
+        recs += ctx.produce(gone, [{"partition": i % 2, "value": b"gone%d" % i} for i in range(4)])
+        df = ctx.read_stream(subscribePattern=prefix.replace(".", "\\.") + "-.*", startingOffsets="earliest",
+                             includeHeaders="true", failOnDataLoss=str(fail_on_loss).lower())
+        q, name = memory_query(ctx, df)
+        wait_rows(ctx, q, name, 7)
+        ctx.admin().delete_topics([gone], operation_timeout=15, request_timeout=15)[gone].result(timeout=20)
+        wait_until(lambda: gone not in ctx.admin().list_topics(timeout=5).topics, 15, "%s gone from metadata" % gone)
+        if fail_on_loss:
+            # Spark reports the vanished partitions as data loss: the query stops
+            wait_until(lambda: not q.isActive, 40, "the query to fail on the deleted topic")
+            err = _qerr(q)
+            check("lost" in err.lower() or "deleted" in err.lower(), "unexpected error: %s" % err)
+        else:
+            recs += ctx.produce(keep, [{"value": b"keep-after"}])
+            wait_rows(ctx, q, name, 8)
+            check_recs(table_recs(ctx, name), recs, "rows: the deleted topic's earlier rows plus the new one")
+    return run
+
+
+case("stream_topic_deleted_fail_on_data_loss_true", timeout=90)(_topic_deleted_case(True))
+case("stream_topic_deleted_fail_on_data_loss_false", timeout=90)(_topic_deleted_case(False))
 
 
 # ============================================================================================
@@ -1061,9 +1134,9 @@ def _window_rows(ctx, name):
 
 
 def _windowed_query(ctx, t, window, delay):
+    from pyspark.sql.functions import window as window_of
     df = ctx.read_stream(subscribe=t, startingOffsets="earliest")
-    agg = (df.withWatermark("timestamp", delay).groupBy(__import__("pyspark.sql.functions", fromlist=["window"])
-                                                         .window("timestamp", window)).count())
+    agg = df.withWatermark("timestamp", delay).groupBy(window_of("timestamp", window)).count()
     return memory_query(ctx, agg, outputMode="append")
 
 

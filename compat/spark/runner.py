@@ -17,7 +17,6 @@ repo, then `spark.jars.packages` when Maven Central answers; else every case SKI
 """
 
 import argparse
-import glob
 import os
 import signal
 import subprocess
