@@ -587,6 +587,22 @@ def _(ctx):
     check_recs(spark_recs(df), recs, "300 KiB records read with 1 KiB fetch limits")
 
 
+@case("batch_read_read_committed_no_transactions")
+def _(ctx):
+    """read_committed without any transaction: ListOffsets with isolation level 1 (the last stable
+    offset) and Fetch's last_stable_offset must equal the high watermark, or Spark stops early."""
+    t = ctx.create(ctx.topic(), 2)
+    recs = ctx.produce(t, [{"partition": i % 2, "value": b"v%d" % i, "headers": [("i", b"%d" % i)]} for i in range(20)],
+                       conf={"compression.type": "gzip", "linger.ms": 50})
+    opts = {"kafka.isolation.level": "read_committed"}
+    check_recs(spark_recs(ctx.read(subscribe=t, includeHeaders="true", **opts)), recs, "read_committed batch read")
+    q, name = memory_query(ctx, ctx.read_stream(subscribe=t, startingOffsets="earliest", includeHeaders="true", **opts),
+                           trigger={"availableNow": True})
+    check(q.awaitTermination(60), "AvailableNow query did not finish")
+    check(q.exception() is None, "query failed: %s" % _qerr(q))
+    check_recs(table_recs(ctx, name), recs, "read_committed streaming read")
+
+
 # ============================================================================================
 # batch writes
 
