@@ -979,7 +979,17 @@ def _spawn_child(ctx, kind, args, log_name):
     log = open(os.path.join(os.environ.get("RIVULET_SPARK_LOG_DIR", ctx.tmp), log_name), "w")
     cmd = [sys.executable, os.path.abspath(__file__), "--bootstrap", ctx.bootstrap, "--child", kind,
            "--child-args", json.dumps(args)]
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return track_child(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+
+
+def track_child(p):
+    """Record the process group of a process started in its own session (child drivers, own
+    brokers), so that runner.py can kill it when it has to kill this driver mid-case."""
+    path = os.environ.get("RIVULET_SPARK_CHILD_PIDS")
+    if path:
+        with open(path, "a") as f:
+            f.write("%d\n" % p.pid)
+    return p
 
 
 def _sigkill_group(p):
@@ -1048,7 +1058,7 @@ class OwnBroker:
             cmd = [self.binary, "--listeners", listener, "--advertised-listeners", listener, "--log-dirs",
                    self.data_dir, "--override", "auto.create.topics.enable=true", "--override", "num.partitions=1"]
         log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = track_child(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         deadline = time.time() + 30
         while time.time() < deadline:
             check(self.proc.poll() is None, "broker exited with %s (log %s)" % (self.proc.poll(), self.log_path))
@@ -1335,6 +1345,8 @@ def run_cases(bootstrap, names):
                 ctx.cleanup()
             except Exception:  # noqa: BLE001
                 traceback.print_exc(file=sys.stderr)
+        if os.environ.get("RIVULET_SPARK_CHILD_PIDS"):
+            open(os.environ["RIVULET_SPARK_CHILD_PIDS"], "w").close()   # the case reaped its children
         print("%s %s%s" % (status, name, (": " + reason.replace("\n", " | ")) if reason else ""), flush=True)
     spark.stop()
 

@@ -115,6 +115,19 @@ def list_cases_plain():
     return names
 
 
+def kill_case_children(path):
+    try:
+        with open(path) as f:
+            pids = [int(x) for x in f.read().split()]
+    except (OSError, ValueError):
+        return
+    for pid in pids:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def killpg(p):
     try:
         os.killpg(p.pid, signal.SIGKILL)
@@ -164,6 +177,9 @@ def main():
     env["RIVULET_SPARK_JARS"] = ",".join(jars)
     env["RIVULET_SPARK_PACKAGES"] = packages or ""
     env["RIVULET_SPARK_LOG_DIR"] = log_dir
+    # process groups the running case started in their own session (child Spark drivers, its own
+    # broker): killed with the driver when a case times out
+    child_pids = env["RIVULET_SPARK_CHILD_PIDS"] = os.path.join(log_dir, "case-children.pids")
     if args.broker_bin:
         env["RIVULET_BROKER_BIN"] = os.path.abspath(args.broker_bin)
     else:
@@ -187,7 +203,9 @@ def main():
             p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env,
                                  start_new_session=True)
         # a watchdog thread turns "no progress in time" into a kill; the reader below notices EOF
-        state = {"case": None, "deadline": time.time() + STARTUP_TIMEOUT, "killed": None, "t0": time.time()}
+        open(child_pids, "w").close()
+        state = {"case": None, "deadline": time.time() + STARTUP_TIMEOUT, "killed": None, "t0": time.time(),
+                 "started": False}
         lock = threading.Lock()
         done = threading.Event()
 
@@ -195,7 +213,7 @@ def main():
             while not done.wait(0.5):
                 with lock:
                     if time.time() > state["deadline"]:
-                        state["killed"] = state["case"] or "<startup>"
+                        state["killed"] = state["case"] or ("<between cases>" if state["started"] else "<startup>")
                         killpg(p)
                         return
         threading.Thread(target=watchdog, daemon=True).start()
@@ -207,6 +225,7 @@ def main():
                 name = line[6:].strip()
                 with lock:
                     state["case"] = name
+                    state["started"] = True
                     state["t0"] = time.time()
                     state["deadline"] = time.time() + timeouts.get(name, DEFAULT_CASE_TIMEOUT)
                 continue
@@ -225,6 +244,7 @@ def main():
         rc = p.wait()
         done.set()
         killpg(p)   # leftovers: a JVM whose Python died
+        kill_case_children(child_pids)
         pending = [(n, t) for n, t in pending if n not in finished]
         if not pending:
             break
@@ -235,9 +255,12 @@ def main():
                 summary.emit("FAIL", name, "Spark driver did not start within %d s (log %s)" % (STARTUP_TIMEOUT, log_path))
             break
         if culprit is None:
-            # died between cases: nothing to blame; one retry, then give up on the rest
+            # died or hung between cases (cleanup, SparkSession trouble): nothing to blame, and a
+            # new driver would likely do the same; give up on the rest
+            why = ("driver hung between cases and was killed" if killed == "<between cases>"
+                   else "driver exited %s before this case" % rc)
             for name, _ in pending:
-                summary.emit("FAIL", name, "driver exited %s before this case (log %s)" % (rc, log_path))
+                summary.emit("FAIL", name, "%s (log %s)" % (why, log_path))
             break
         if killed:
             summary.emit("FAIL", culprit, "timed out after %.0f s (driver killed; log %s)"
