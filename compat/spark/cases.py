@@ -250,7 +250,7 @@ def spark_recs(df, headers=True):
     for r in df.selectExpr(*cols).collect():
         h = tuple((x["key"], _b(x["value"])) for x in (r["headers"] or [])) if headers else None
         out.append(Rec(r["topic"], r["partition"], r["offset"], r["key"], r["value"], r["ts"], r["timestampType"], h))
-    return sorted(out, key=repr)
+    return sorted(out, key=lambda r: (r.topic, r.partition, r.offset))
 
 
 def check_recs(got, want, what):
@@ -539,6 +539,28 @@ def _(ctx):
     check_eq(ctx.read(subscribe=t, startingOffsetsByTimestampStrategy="latest",
                       startingOffsetsByTimestamp=json.dumps({t: {"0": old + 10}})).count(), 5,
              "rows from the producer's (replaced) CreateTime: all of them")
+
+
+@case("batch_read_log_append_time_compressed")
+def _(ctx):
+    """LogAppendTime on compressed batches: the broker stamps the batch header (timestamp-type bit,
+    max timestamp, CRC) without recompressing; kafka-clients checks the CRC (check.crcs) and takes
+    every record's timestamp from the header."""
+    t = ctx.create(ctx.topic(), 1, config={"message.timestamp.type": "LogAppendTime"})
+    old = base_ts()
+    t0 = now_ms()
+    recs = ctx.produce(t, [{"value": b"z%d" % i * 20, "timestamp": old + i} for i in range(30)],
+                       conf={"compression.type": "zstd", "linger.ms": 100})
+    t1 = now_ms()
+    check_codec(ctx, t, [0], "zstd")
+    got = spark_recs(ctx.read(subscribe=t, includeHeaders="true", **{"kafka.check.crcs": "true"}))
+    check_eq([r.value for r in got], [r.value for r in recs], "values")
+    check_eq({r.tstype for r in got}, {1}, "timestampType")
+    check(all(t0 - 1000 <= r.ts <= t1 + 1000 for r in got), "append times %s outside %d..%d" % (
+        sorted({r.ts for r in got}), t0, t1))
+    check_recs(got, ctx.consume_all(t), "spark vs librdkafka")
+    df = ctx.read(subscribe=t, startingOffsets=json.dumps({t: {"0": 11}}), endingOffsets=json.dumps({t: {"0": 19}}))
+    check_eq([r.offset for r in spark_recs(df, headers=False)], list(range(11, 19)), "offsets inside the batch")
 
 
 def _compression_read_case(codec):
