@@ -230,7 +230,7 @@ PY
     fi
     rm -rf "$tmp"
   fi
-  mark spark "ok: $venv ($(echo "$want" | tr '\n' ' ')), $libs (${SPARK_JARS[*]}), $(java -version 2>&1 | head -1)"
+  mark spark "ok: $venv ($(echo $want)), $libs (${SPARK_JARS[*]}), $(java -version 2>&1 | head -1)"
 }
 
 say "cache: $CACHE"
