@@ -1160,6 +1160,7 @@ def _(ctx):
             except Exception:  # noqa: BLE001
                 pass
         broker.stop()
+        shutil.rmtree(b.tmp, ignore_errors=True)   # b is a second Ctx: its scratch dir is not ctx's
 
 
 # ============================================================================================
