@@ -37,7 +37,15 @@ FEATURES = [
     ("idempotent producer", lambda n: n.startswith("idempotent")),
     ("consumer groups", lambda n: n.startswith("group_")),
     ("admin", lambda n: n.startswith(("admin_", "metadata_list", "auto_create", "group_admin"))),
-    ("transactions", lambda n: n.startswith(("txn_", "transaction"))),
+    ("transactions", lambda n: n.startswith(("txn_", "transaction", "read_committed_transactions"))),
+    # Spark Structured Streaming (compat/spark)
+    ("batch read", lambda n: n.startswith("batch_read")),
+    ("batch write", lambda n: n.startswith("batch_write")),
+    ("streaming", lambda n: n.startswith("stream_")),
+    ("checkpoint recovery", lambda n: n.startswith("checkpoint_")),
+    ("event time", lambda n: n.startswith("event_time")),
+    ("failOnDataLoss", lambda n: n.startswith("fail_on_data_loss")),
+    ("README example", lambda n: n == "readme_example"),
     ("kill -9 durability", lambda n: "restart" in n or n.startswith(("no_offset_reuse", "acked_", "offsets_contiguous"))),
 ]
 

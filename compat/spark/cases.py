@@ -1245,6 +1245,46 @@ def _(ctx):
     check_eq(_dropped_by_watermark(q), 0, "rows dropped by the watermark")
 
 
+@case("readme_example", timeout=180)
+def _(ctx):
+    """The README's example, run as a user runs it: `spark-submit` of
+    compat/spark/example_windowed_counts.py with the connector jars, AvailableNow (`--once`)."""
+    src, dst = ctx.create(ctx.topic("events"), 2), ctx.create(ctx.topic("counts"), 1)
+    base = base_ts() - 10 * 60 * 1000   # a whole minute, ten minutes ago
+    events = [("a", 1), ("a", 20), ("b", 5), ("a", 59), ("a", 61), ("b", 119), ("c", 130)]
+    ctx.produce(src, [{"key": k.encode(), "value": b"x", "timestamp": base + s * 1000, "partition": i % 2}
+                      for i, (k, s) in enumerate(events)])
+    submit = os.path.join(os.path.dirname(sys.executable), "spark-submit")
+    check(os.path.exists(submit), "no spark-submit beside %s" % sys.executable)
+    cmd = [submit, "--master", "local[2]", "--conf", "spark.ui.enabled=false",
+           "--conf", "spark.sql.shuffle.partitions=2"]
+    if os.environ.get("RIVULET_SPARK_JARS"):
+        cmd += ["--jars", os.environ["RIVULET_SPARK_JARS"]]
+    if os.environ.get("RIVULET_SPARK_PACKAGES"):
+        cmd += ["--packages", os.environ["RIVULET_SPARK_PACKAGES"]]
+    cmd += [os.path.join(HERE, "example_windowed_counts.py"), "--bootstrap", ctx.bootstrap,
+            "--input", src, "--output", dst, "--checkpoint", os.path.join(ctx.tmp, "ck"), "--once"]
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    log_path = os.path.join(os.environ.get("RIVULET_SPARK_LOG_DIR", ctx.tmp), "readme-example.log")
+    with open(log_path, "w") as log:
+        p = track_child(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                         start_new_session=True))
+        try:
+            rc = p.wait(timeout=150)
+        except subprocess.TimeoutExpired:
+            _sigkill_group(p)
+            raise CaseFailure("spark-submit of the example did not finish within 150 s (log %s)" % log_path)
+    check_eq(rc, 0, "spark-submit exit status (log %s)" % log_path)
+    # update mode: a (key, window) may be written more than once; its last record is its count
+    last = {}
+    for r in ctx.consume_all(dst):
+        v = json.loads(r.value)
+        last[(r.key.decode(), v["window_start"])] = v["count"]
+    m = base // 1000
+    check_eq(last, {("a", m): 3, ("b", m): 1, ("a", m + 60): 1, ("b", m + 60): 1, ("c", m + 120): 1},
+             "last count per (key, window start) in the output topic")
+
+
 # ============================================================================================
 # need broker features that do not exist yet (allowlist.txt, FINDINGS.md)
 
