@@ -140,3 +140,65 @@ async fn delete_records_at_every_version() {
     assert_eq!(list_offset(&mut c, 7, "del-v0", 0, -2).await, (0, 12, -1));
     assert_eq!(list_offset(&mut c, 7, "del-v0", 0, -1).await, (0, 13, -1));
 }
+
+/// Wall-clock milliseconds.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_deletes_expired_segments_of_delete_topics_only() {
+    let broker = TestBroker::start(&[("log.retention.check.interval.ms", "100")]).await;
+    let mut c = broker.client().await;
+    let small = [("segment.bytes", "1024"), ("retention.ms", "60000")];
+    let timed = create_topic(&mut c, "timed", 1, &small).await;
+    let compact = [
+        ("segment.bytes", "1024"),
+        ("retention.ms", "60000"),
+        ("cleanup.policy", "compact"),
+    ];
+    let compacted = create_topic(&mut c, "compacted", 1, &compact).await;
+    let forever = [("segment.bytes", "1024"), ("retention.ms", "-1")];
+    let kept = create_topic(&mut c, "forever", 1, &forever).await;
+    let old = now_ms() - 3_600_000;
+    for (name, id) in [
+        ("timed", timed),
+        ("compacted", compacted),
+        ("forever", kept),
+    ] {
+        // 5 old batches of 30 records (over half of 1 KiB: one segment each), then 2 recent ones.
+        for i in 0..5 {
+            let b = batch(30, Compression::None, old + i);
+            assert_eq!(produce(&mut c, 9, name, id, 0, b, -1).await, (0, i * 30));
+        }
+        for i in 5..7 {
+            let b = batch(30, Compression::None, now_ms());
+            assert_eq!(produce(&mut c, 9, name, id, 0, b, -1).await, (0, i * 30));
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut start = 0;
+    while std::time::Instant::now() < deadline {
+        start = list_offset(&mut c, 7, "timed", 0, -2).await.1;
+        if start >= 150 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Every old record went, no recent one did.
+    assert_eq!(start, 150, "log start of the delete topic");
+    assert_eq!(
+        fetch(&mut c, 12, "timed", timed, 0, 149).await.error_code,
+        1
+    );
+    let data = fetch(&mut c, 12, "timed", timed, 0, 150).await;
+    assert_eq!(
+        (data.error_code, data.log_start_offset, data.high_watermark),
+        (0, 150, 210)
+    );
+    // compact-only and retention.ms=-1 topics keep everything.
+    assert_eq!(list_offset(&mut c, 7, "compacted", 0, -2).await.1, 0);
+    assert_eq!(list_offset(&mut c, 7, "forever", 0, -2).await.1, 0);
+}

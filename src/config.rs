@@ -55,6 +55,7 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("log.index.size.max.bytes", "10485760"),
     ("log.retention.ms", "604800000"),
     ("log.retention.bytes", "-1"),
+    ("log.retention.check.interval.ms", "300000"),
     ("log.cleanup.policy", "delete"),
     ("log.message.timestamp.type", "CreateTime"),
     ("compression.type", "producer"),
@@ -98,6 +99,8 @@ pub struct Config {
     pub max_connections: usize,
     /// How often every partition is fsynced and its recovery point advanced.
     pub flush_checkpoint_interval_ms: u64,
+    /// How often segments are checked against `retention.ms` / `retention.bytes`.
+    pub retention_check_interval_ms: u64,
     /// Producer state is forgotten after this long without a batch (`producer.id.expiration.ms`).
     pub producer_id_expiration_ms: i64,
     /// How often expired producers are looked for.
@@ -169,6 +172,12 @@ impl Config {
                 "log.flush.offset.checkpoint.interval.ms",
                 1,
                 i32::MAX as i64,
+            )? as u64,
+            retention_check_interval_ms: parse_num(
+                &raw,
+                "log.retention.check.interval.ms",
+                1,
+                i64::MAX,
             )? as u64,
             producer_id_expiration_ms: parse_num(&raw, "producer.id.expiration.ms", 1, i64::MAX)?,
             producer_id_expiration_check_interval_ms: parse_num(

@@ -83,6 +83,7 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     let task = tokio::spawn(accept_loop(listener, broker.clone(), rx.clone()));
     tokio::spawn(flush_loop(broker.clone(), rx.clone()));
     tokio::spawn(producer_expiry_loop(broker.clone(), rx.clone()));
+    tokio::spawn(retention_loop(broker.clone(), rx.clone()));
     tokio::spawn(group_tick_loop(broker.clone(), rx));
     tracing::info!(%addr, cluster_id = %broker.cluster_id, "rivulet is serving");
     Ok(ServerHandle {
@@ -122,6 +123,57 @@ async fn flush_loop(broker: Broker, mut shutdown: watch::Receiver<bool>) {
         .await;
         if let Err(e) = flushed {
             tracing::error!(error = %e, "periodic flush task failed");
+        }
+    }
+}
+
+/// Deletes the segments of `delete`-policy topics that are past `retention.ms` or beyond
+/// `retention.bytes`, every `log.retention.check.interval.ms`, as Kafka's log manager does.
+async fn retention_loop(broker: Broker, mut shutdown: watch::Receiver<bool>) {
+    let period = Duration::from_millis(broker.config.retention_check_interval_ms);
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let b = broker.clone();
+        // Unlinks and an fsync of each directory: off the async workers.
+        let done = tokio::task::spawn_blocking(move || {
+            let now = crate::broker::now_ms();
+            for topic in b.metadata.topics() {
+                let setting = |key: &str, default: i64| {
+                    topic
+                        .config_value(&b.config, key)
+                        .and_then(|v| v.trim().parse::<i64>().ok())
+                        .unwrap_or(default)
+                };
+                let policy = topic
+                    .config_value(&b.config, "cleanup.policy")
+                    .unwrap_or_default();
+                if !policy.split(',').any(|c| c.trim() == "delete") {
+                    continue;
+                }
+                let (ms, bytes) = (setting("retention.ms", -1), setting("retention.bytes", -1));
+                let partitions = topic.partitions.read().clone();
+                for p in partitions {
+                    match p.log.apply_retention(now, ms, bytes) {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            tracing::info!(topic = %topic.name, partition = p.index, segments = n, "retention deleted segments")
+                        }
+                        Err(e) => {
+                            tracing::error!(topic = %topic.name, partition = p.index, error = %e, "retention failed")
+                        }
+                    }
+                }
+            }
+        })
+        .await;
+        if let Err(e) = done {
+            tracing::error!(error = %e, "retention task failed");
         }
     }
 }

@@ -4,8 +4,8 @@
 //! Invariants (checked with `debug_assert!` where they change):
 //! - `first segment's base offset <= log_start_offset <= high_watermark == log_end_offset`; with
 //!   one replica the high watermark is the log end offset. DeleteRecords moves the log start
-//!   offset inside a segment (persisted in `log-start-offset`); deleting old segments moves it to
-//!   the first segment kept.
+//!   offset inside a segment (persisted in `log-start-offset`); deleting old segments (retention)
+//!   moves it to the first segment kept.
 //! - segments are sorted by base offset and contiguous: each segment's base offset is the previous
 //!   segment's `next_offset`; the last segment's `next_offset` is the log end offset.
 //! - every rolled segment is either in `unsynced` or already durable with its index files
@@ -674,6 +674,47 @@ impl PartitionLog {
         Ok(self.log_start_offset())
     }
 
+    /// Retention (Kafka's `deleteRetentionMsBreachedSegments` and
+    /// `deleteRetentionSizeBreachedSegments`): deletes, oldest first, the rolled segments whose
+    /// newest record is more than `retention_ms` older than `now_ms`, or that can go while at
+    /// least `retention_bytes` stay (-1, or any negative value: no limit), stopping at the first
+    /// segment that breaches neither. The active segment always stays (Kafka would roll it first),
+    /// a segment without timestamps never expires by time, and a segment not yet durable waits
+    /// for the next sync. Returns how many segments went.
+    pub fn apply_retention(
+        &self,
+        now_ms: i64,
+        retention_ms: i64,
+        retention_bytes: i64,
+    ) -> Result<usize, LogError> {
+        let upto = {
+            let inner = self.inner.lock();
+            if inner.closed {
+                return Ok(0);
+            }
+            let mut remaining: i64 = inner.segments.iter().map(|s| s.size() as i64).sum();
+            let active = inner.segments.len() - 1;
+            let mut upto = None;
+            for s in &inner.segments[..active] {
+                let by_time = retention_ms >= 0
+                    && s.max_timestamp() != NO_TIMESTAMP
+                    && now_ms - s.max_timestamp() > retention_ms;
+                let by_size =
+                    retention_bytes >= 0 && remaining - s.size() as i64 >= retention_bytes;
+                if !(by_time || by_size) {
+                    break;
+                }
+                remaining -= s.size() as i64;
+                upto = Some(s.next_offset());
+            }
+            upto
+        };
+        match upto {
+            Some(offset) => self.delete_segments_before(offset),
+            None => Ok(0),
+        }
+    }
+
     /// Deletes all files and the directory (topic deletion); the log accepts no appends after.
     pub fn delete(&self) -> Result<(), LogError> {
         let mut inner = self.inner.lock();
@@ -862,6 +903,58 @@ mod tests {
         assert_eq!(find(0), Some((2, 200)));
         assert_eq!(find(250), Some((3, 400)));
         assert_eq!(find(401), None);
+    }
+
+    #[test]
+    fn retention_deletes_old_segments_by_time_then_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(dir.path(), small_config(), 0).unwrap();
+        // Old records (timestamps 0..10), then recent ones (1_000_000 on).
+        for i in 0..10 {
+            log.append(&mut sized_batch(4, 300, i), &opts(i)).unwrap();
+        }
+        for i in 0..10 {
+            log.append(&mut sized_batch(4, 300, 1_000_000 + i), &opts(i))
+                .unwrap();
+        }
+        // Not durable yet: nothing goes.
+        assert_eq!(log.apply_retention(1_000_100, 1000, -1).unwrap(), 0);
+        log.sync(log.log_end_offset()).unwrap();
+        let before = log_files(dir.path()).len();
+        let deleted = log.apply_retention(1_000_100, 1000, -1).unwrap();
+        assert!(deleted > 0 && deleted < before, "{deleted} of {before}");
+        // Offsets 0..40 are the old records: only they may go.
+        let start = log.log_start_offset();
+        assert!(start > 0 && start <= 40, "log start {start}");
+        // No limit: nothing more goes.
+        assert_eq!(log.apply_retention(i64::MAX / 2, -1, -1).unwrap(), 0);
+        // Far in the future every rolled segment expires; the active one stays.
+        log.apply_retention(10_000_000, 1000, -1).unwrap();
+        assert_eq!(log_files(dir.path()).len(), 1);
+        drop(log);
+        let log = PartitionLog::open(dir.path(), small_config(), 0).unwrap();
+        assert!(log.log_start_offset() > 40);
+        assert_eq!(log.log_end_offset(), 80);
+    }
+
+    #[test]
+    fn retention_by_size_keeps_at_least_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(dir.path(), small_config(), 0).unwrap();
+        for i in 0..20 {
+            log.append(&mut sized_batch(4, 300, i), &opts(i)).unwrap();
+        }
+        log.sync(log.log_end_offset()).unwrap();
+        let total = log.size_bytes();
+        let limit = total / 2;
+        assert!(log.apply_retention(0, -1, limit as i64).unwrap() > 0);
+        let kept = log.size_bytes();
+        assert!(
+            kept >= limit && kept < total,
+            "kept {kept} of {total}, limit {limit}"
+        );
+        // Dropping one more segment would go below the limit: a second pass deletes nothing.
+        assert_eq!(log.apply_retention(0, -1, limit as i64).unwrap(), 0);
     }
 
     #[test]
