@@ -94,43 +94,18 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     })
 }
 
-/// Fsyncs every partition periodically (`log.flush.offset.checkpoint.interval.ms`), so acks=1
-/// data reaches the disk within a bounded time and the recovery point keeps moving, which bounds
-/// what an unclean restart has to rescan.
-async fn flush_loop(broker: Broker, mut shutdown: watch::Receiver<bool>) {
-    let period = Duration::from_millis(broker.config.flush_checkpoint_interval_ms.max(1));
-    let mut ticker = tokio::time::interval(period);
-    ticker.tick().await;
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.changed() => return,
-        }
-        let b = broker.clone();
-        let flushed = tokio::task::spawn_blocking(move || {
-            for topic in b.metadata.topics() {
-                let partitions = topic.partitions.read().clone();
-                for p in partitions {
-                    if let Err(e) = p.log.sync(p.log.log_end_offset()) {
-                        tracing::error!(topic = %topic.name, partition = p.index, error = %e, "periodic flush failed");
-                    }
-                }
-            }
-            if let Err(e) = b.groups.flush() {
-                tracing::error!(error = %e, "periodic flush of the group log failed");
-            }
-        })
-        .await;
-        if let Err(e) = flushed {
-            tracing::error!(error = %e, "periodic flush task failed");
-        }
-    }
-}
-
-/// Deletes the segments of `delete`-policy topics that are past `retention.ms` or beyond
-/// `retention.bytes`, every `log.retention.check.interval.ms`, as Kafka's log manager does.
-async fn retention_loop(broker: Broker, mut shutdown: watch::Receiver<bool>) {
-    let period = Duration::from_millis(broker.config.retention_check_interval_ms);
+/// Runs `work` on a blocking thread every `period` (the first time one period after start)
+/// until shutdown: the periodic file work (fsyncs, unlinks) never runs on an async worker, and a
+/// slow round delays the next instead of piling rounds up.
+async fn every_period_blocking<F>(
+    period: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    what: &'static str,
+    work: F,
+) where
+    F: Fn() + Send + Sync + 'static,
+{
+    let work = Arc::new(work);
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
@@ -139,43 +114,69 @@ async fn retention_loop(broker: Broker, mut shutdown: watch::Receiver<bool>) {
             _ = ticker.tick() => {}
             _ = shutdown.changed() => return,
         }
-        let b = broker.clone();
-        // Unlinks and an fsync of each directory: off the async workers.
-        let done = tokio::task::spawn_blocking(move || {
-            let now = crate::broker::now_ms();
-            for topic in b.metadata.topics() {
-                let setting = |key: &str, default: i64| {
-                    topic
-                        .config_value(&b.config, key)
-                        .and_then(|v| v.trim().parse::<i64>().ok())
-                        .unwrap_or(default)
-                };
-                let policy = topic
-                    .config_value(&b.config, "cleanup.policy")
-                    .unwrap_or_default();
-                if !policy.split(',').any(|c| c.trim() == "delete") {
-                    continue;
+        let w = work.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || w()).await {
+            tracing::error!(error = %e, task = what, "periodic task failed");
+        }
+    }
+}
+
+/// Fsyncs every partition periodically (`log.flush.offset.checkpoint.interval.ms`), so acks=1
+/// data reaches the disk within a bounded time and the recovery point keeps moving, which bounds
+/// what an unclean restart has to rescan.
+async fn flush_loop(broker: Broker, shutdown: watch::Receiver<bool>) {
+    let period = Duration::from_millis(broker.config.flush_checkpoint_interval_ms.max(1));
+    every_period_blocking(period, shutdown, "flush", move || {
+        for topic in broker.metadata.topics() {
+            let partitions = topic.partitions.read().clone();
+            for p in partitions {
+                if let Err(e) = p.log.sync(p.log.log_end_offset()) {
+                    tracing::error!(topic = %topic.name, partition = p.index, error = %e, "periodic flush failed");
                 }
-                let (ms, bytes) = (setting("retention.ms", -1), setting("retention.bytes", -1));
-                let partitions = topic.partitions.read().clone();
-                for p in partitions {
-                    match p.log.apply_retention(now, ms, bytes) {
-                        Ok(0) => {}
-                        Ok(n) => {
-                            tracing::info!(topic = %topic.name, partition = p.index, segments = n, "retention deleted segments")
-                        }
-                        Err(e) => {
-                            tracing::error!(topic = %topic.name, partition = p.index, error = %e, "retention failed")
-                        }
+            }
+        }
+        if let Err(e) = broker.groups.flush() {
+            tracing::error!(error = %e, "periodic flush of the group log failed");
+        }
+    })
+    .await;
+}
+
+/// Deletes the segments of `delete`-policy topics that are past `retention.ms` or beyond
+/// `retention.bytes`, every `log.retention.check.interval.ms`, as Kafka's log manager does.
+async fn retention_loop(broker: Broker, shutdown: watch::Receiver<bool>) {
+    let period = Duration::from_millis(broker.config.retention_check_interval_ms);
+    every_period_blocking(period, shutdown, "retention", move || {
+        let now = crate::broker::now_ms();
+        for topic in broker.metadata.topics() {
+            let setting = |key: &str| {
+                topic
+                    .config_value(&broker.config, key)
+                    .and_then(|v| v.trim().parse::<i64>().ok())
+                    .unwrap_or(-1)
+            };
+            let policy = topic
+                .config_value(&broker.config, "cleanup.policy")
+                .unwrap_or_default();
+            if !policy.split(',').any(|c| c.trim() == "delete") {
+                continue;
+            }
+            let (ms, bytes) = (setting("retention.ms"), setting("retention.bytes"));
+            let partitions = topic.partitions.read().clone();
+            for p in partitions {
+                match p.log.apply_retention(now, ms, bytes) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(topic = %topic.name, partition = p.index, segments = n, "retention deleted segments")
+                    }
+                    Err(e) => {
+                        tracing::error!(topic = %topic.name, partition = p.index, error = %e, "retention failed")
                     }
                 }
             }
-        })
-        .await;
-        if let Err(e) = done {
-            tracing::error!(error = %e, "retention task failed");
         }
-    }
+    })
+    .await;
 }
 
 /// Drives the group coordinator's timers: session expiry, rebalance and sync timeouts, the

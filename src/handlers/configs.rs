@@ -137,10 +137,7 @@ fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ResponseErr
                 if let Some(v) = static_value(config, key) {
                     synonyms.push((key.to_string(), v, SOURCE_STATIC_BROKER));
                 }
-                let default = BROKER_DEFAULTS
-                    .iter()
-                    .find(|(k, _)| *k == key)
-                    .map_or(def.default, |(_, v)| v);
+                let default = builtin_default(key).unwrap_or(def.default);
                 synonyms.push((key.to_string(), default.to_string(), SOURCE_DEFAULT));
             }
             let (value, source) = match synonyms.first() {
@@ -181,12 +178,10 @@ fn broker_entries(config: &Config, name: &str) -> Result<Vec<Entry>, (ResponseEr
         .into_iter()
         .map(|key| {
             let topic_def = TOPIC_CONFIGS.iter().find(|d| d.broker_key == Some(key));
-            let default = BROKER_DEFAULTS
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| v.to_string())
-                .or_else(|| topic_def.map(|d| d.default.to_string()))
-                .unwrap_or_default();
+            let default = builtin_default(key)
+                .or_else(|| topic_def.map(|d| d.default))
+                .unwrap_or_default()
+                .to_string();
             let mut synonyms = Vec::new();
             if let Some(v) = static_value(config, key) {
                 synonyms.push((key.to_string(), v, SOURCE_STATIC_BROKER));
@@ -211,11 +206,16 @@ fn broker_entries(config: &Config, name: &str) -> Result<Vec<Entry>, (ResponseEr
 /// left at its default.
 fn static_value(config: &Config, key: &str) -> Option<String> {
     let value = config.raw.get(key)?;
-    let default = BROKER_DEFAULTS
+    (config.explicit.contains_key(key) || builtin_default(key) != Some(value.as_str()))
+        .then(|| value.clone())
+}
+
+/// Rivulet's built-in value of a broker setting, if it has one.
+fn builtin_default(key: &str) -> Option<&'static str> {
+    BROKER_DEFAULTS
         .iter()
         .find(|(k, _)| *k == key)
-        .map(|(_, v)| *v);
-    (config.explicit.contains_key(key) || default != Some(value.as_str())).then(|| value.clone())
+        .map(|(_, v)| *v)
 }
 
 fn kind_type(kind: Kind) -> i8 {
