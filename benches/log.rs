@@ -45,11 +45,7 @@ fn run(label: &str, appends: usize, sync_every: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = PartitionLog::open(dir.path(), LogConfig::default(), 0).expect("open");
     let template = batch();
-    let opts = AppendOptions {
-        now_ms: 1_700_000_000_000,
-        log_append_time: false,
-        partition_leader_epoch: 0,
-    };
+    let opts = AppendOptions::leader(1_700_000_000_000, 0, false);
     let start = Instant::now();
     for i in 0..appends {
         let mut b = BytesMut::from(&template[..]);

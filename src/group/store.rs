@@ -292,14 +292,9 @@ impl GroupStore {
     /// Appends one operation's records as one batch; returns (first record offset, end offset).
     pub fn append(&self, records: &[GroupRecord], now_ms: i64) -> Result<(i64, i64), StoreError> {
         let mut batch = encode_batch(records, now_ms).map_err(StoreError::Encode)?;
-        let info = self.log.append(
-            &mut batch,
-            &AppendOptions {
-                now_ms,
-                log_append_time: false,
-                partition_leader_epoch: 0,
-            },
-        )?;
+        let info = self
+            .log
+            .append(&mut batch, &AppendOptions::leader(now_ms, 0, false))?;
         if info.rolled {
             self.snapshot_due.store(true, Ordering::Release);
         }

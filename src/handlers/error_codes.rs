@@ -39,6 +39,8 @@ pub fn log_error(e: &LogError) -> ResponseError {
         LogError::RecordBatchTooLarge { .. } => ResponseError::RecordListTooLarge,
         // A partition deleted while a request held it: the topic is gone.
         LogError::Closed { .. } => ResponseError::UnknownTopicOrPartition,
+        // Only a follower's (or the cleaner's) append can go backwards; never a client's.
+        LogError::OffsetsOutOfOrder { .. } => ResponseError::UnknownServerError,
         LogError::Io(_) | LogError::Corrupt(_) | LogError::SyncFailed(_) => {
             ResponseError::KafkaStorageError
         }

@@ -139,8 +139,8 @@ fn read_all(broker: &Broker, req: &FetchRequest, version: i16) -> FetchResult {
                     }
                     remaining = remaining.saturating_sub(n);
                     result.bytes += n;
-                    pd.high_watermark = read.high_watermark;
-                    pd.last_stable_offset = read.high_watermark;
+                    pd.high_watermark = read.log_end_offset;
+                    pd.last_stable_offset = read.log_end_offset;
                     pd.log_start_offset = read.log_start_offset;
                     pd.records = Some(read.records);
                 }

@@ -174,11 +174,7 @@ fn append(
         check_keys(records, &topic.name, partition.index)?;
     }
     let mut buf = BytesMut::from(records);
-    let opts = AppendOptions {
-        now_ms: now,
-        log_append_time,
-        partition_leader_epoch: 0,
-    };
+    let opts = AppendOptions::leader(now, 0, log_append_time);
     let storage = |e: crate::log::LogError| {
         let code = error_codes::log_error(&e);
         if code == ResponseError::KafkaStorageError {

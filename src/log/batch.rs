@@ -187,9 +187,11 @@ impl BatchHeader {
         self.batch_length as usize + LOG_OVERHEAD
     }
 
-    /// Offset of the last record in the batch.
+    /// Offset of the last record in the batch (saturating: a corrupt base offset read back from
+    /// disk must not overflow).
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + self.last_offset_delta as i64
+        self.base_offset
+            .saturating_add(self.last_offset_delta as i64)
     }
 
     /// Whether the batch belongs to a transaction.
@@ -218,8 +220,9 @@ fn compute_crc(buf: &[u8], total: usize) -> u32 {
     crc32c::crc32c(&buf[ATTRIBUTES_AT..total])
 }
 
-/// Validates the batch at the start of `buf` (which may continue with more batches): structure,
-/// client-batch rules and CRC. Returns its header.
+/// Validates the batch at the start of `buf` (which may continue with more batches) as the log
+/// stores it: structure, codec and CRC. A compacted batch passes: it may hold fewer records than
+/// its offset range (the cleaner keeps `lastOffsetDelta`), or none. Returns its header.
 pub fn check_batch(buf: &[u8]) -> Result<BatchHeader, BatchError> {
     if let Some(total) = peek_total_size(buf) {
         // Checked before parse so that a torn tail reports Truncated even when the length is sane
@@ -259,7 +262,19 @@ pub fn check_batch(buf: &[u8]) -> Result<BatchHeader, BatchError> {
             header.last_offset_delta
         )));
     }
-    // Kafka's LogValidator: a client batch must hold records and its offset range must match.
+    if header.records_count < 0 {
+        return Err(BatchError::InvalidRecord(format!(
+            "negative record count {}",
+            header.records_count
+        )));
+    }
+    Ok(header)
+}
+
+/// [`check_batch`] plus what Kafka's `LogValidator` demands of a batch a client sends: it holds
+/// records and its offset range matches their count.
+pub fn check_client_batch(buf: &[u8]) -> Result<BatchHeader, BatchError> {
+    let header = check_batch(buf)?;
     if header.records_count <= 0 {
         return Err(BatchError::InvalidRecord(format!(
             "invalid reported count for record batch: {}",
@@ -275,15 +290,61 @@ pub fn check_batch(buf: &[u8]) -> Result<BatchHeader, BatchError> {
     Ok(header)
 }
 
-/// Checks that `buf` is one or more whole, valid v2 batches with no trailing bytes.
-pub fn validate_batches(buf: &[u8]) -> Result<Vec<BatchHeader>, BatchError> {
+/// Batches that passed validation, with their headers in order: what an append takes, so that
+/// validation (CRC work) can happen before any lock and is never repeated.
+#[derive(Debug, Clone)]
+pub struct ValidBatches {
+    headers: Vec<BatchHeader>,
+    /// Bytes validated; an append refuses a buffer of another length.
+    len: usize,
+}
+
+impl ValidBatches {
+    /// The headers, in order.
+    pub fn headers(&self) -> &[BatchHeader] {
+        &self.headers
+    }
+
+    /// Bytes of the validated buffer.
+    pub fn byte_len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn into_headers(self) -> Vec<BatchHeader> {
+        self.headers
+    }
+}
+
+impl std::ops::Deref for ValidBatches {
+    type Target = [BatchHeader];
+    fn deref(&self) -> &[BatchHeader] {
+        &self.headers
+    }
+}
+
+/// Checks that `buf` is one or more whole, valid client batches (see [`check_client_batch`])
+/// with no trailing bytes: what a leader appends.
+pub fn validate_batches(buf: &[u8]) -> Result<ValidBatches, BatchError> {
+    validate_with(buf, check_client_batch)
+}
+
+/// Checks that `buf` is one or more whole batches as a log stores them (see [`check_batch`]),
+/// with no trailing bytes: what a follower or the cleaner appends.
+pub fn validate_stored_batches(buf: &[u8]) -> Result<ValidBatches, BatchError> {
+    validate_with(buf, check_batch)
+}
+
+fn validate_with(
+    buf: &[u8],
+    check: fn(&[u8]) -> Result<BatchHeader, BatchError>,
+) -> Result<ValidBatches, BatchError> {
     if buf.is_empty() {
         return Err(BatchError::InvalidRecord("no record batches".to_string()));
     }
     let mut headers = Vec::new();
     let mut pos = 0;
     while pos < buf.len() {
-        let header = check_batch(&buf[pos..]).map_err(|e| match e {
+        let header = check(&buf[pos..]).map_err(|e| match e {
             BatchError::Truncated { needed, available } => BatchError::InvalidRecord(format!(
                 "partial batch at byte {pos}: {needed} bytes announced, {available} present"
             )),
@@ -292,7 +353,10 @@ pub fn validate_batches(buf: &[u8]) -> Result<Vec<BatchHeader>, BatchError> {
         pos += header.total_size();
         headers.push(header);
     }
-    Ok(headers)
+    Ok(ValidBatches {
+        headers,
+        len: buf.len(),
+    })
 }
 
 fn require_header(buf: &[u8]) -> Result<(), BatchError> {
@@ -446,6 +510,21 @@ mod tests {
             &(-3i32).to_be_bytes()
         )));
         assert!(invalid(&with_field(ATTRIBUTES_AT, &7i16.to_be_bytes())));
+
+        // As a log stores them, compacted batches (fewer records than offsets, or none) are
+        // valid; a negative count or delta is not.
+        for compacted in [
+            with_field(LAST_OFFSET_DELTA_AT, &5i32.to_be_bytes()),
+            with_field(RECORDS_COUNT_AT, &0i32.to_be_bytes()),
+        ] {
+            assert_eq!(validate_stored_batches(&compacted).unwrap().len(), 1);
+        }
+        for bad in [
+            with_field(RECORDS_COUNT_AT, &(-3i32).to_be_bytes()),
+            with_field(LAST_OFFSET_DELTA_AT, &(-1i32).to_be_bytes()),
+        ] {
+            assert!(validate_stored_batches(&bad).is_err());
+        }
     }
 
     #[test]

@@ -24,6 +24,16 @@ pub enum LogError {
         end: i64,
     },
 
+    /// A follower append whose offsets do not continue the log: a batch starting before the log
+    /// end, or before the previous batch's end (Kafka's `UnexpectedAppendOffsetException`).
+    #[error("batch at offset {offset} where at least {expected} was expected")]
+    OffsetsOutOfOrder {
+        /// The batch's base offset.
+        offset: i64,
+        /// The smallest offset it could have had.
+        expected: i64,
+    },
+
     /// The bytes handed to `append` are not a valid sequence of v2 record batches.
     #[error("invalid record batch: {0}")]
     Batch(#[from] BatchError),

@@ -11,25 +11,30 @@
 //! | `<base>.index` | 8-byte entries: relative offset u32 BE, file position u32 BE (sparse; see `offset_index`) |
 //! | `<base>.timeindex` | 12-byte entries: timestamp i64 BE, relative offset u32 BE (sparse; see `time_index`) |
 //! | `recovery-point` | one decimal offset R: everything below it is fsynced (see `recovery`) |
+//! | `log-start-offset` | one decimal offset: the log start DeleteRecords moved (absent until then) |
+//! | `leader-epoch-checkpoint` | Kafka's text format: version, count, `epoch start-offset` lines (see `epoch_cache`) |
 //!
-//! Stray `*.tmp`, `*.deleted`, `*.cleaned`, `*.swap` files and index files without their `.log`
-//! are deleted on open; other files are left alone.
+//! Kafka's transient suffixes are understood on open: `*.tmp` and `*.deleted` files are deleted,
+//! `*.cleaned` ones too (a cleaning that never swapped), and `*.swap` files complete their swap
+//! (see `recovery`). Index files without their `.log` are deleted; other files are left alone.
 //!
 //! # Invariants
 //!
-//! - Offsets are assigned by the log: an append rewrites each batch's baseOffset to the log end
-//!   offset, which then advances by `lastOffsetDelta + 1` per batch. Offsets are contiguous across
-//!   batches and segments; there is never a gap below the log end offset, and an offset is never
-//!   handed out twice, even across crashes.
-//! - `log_start_offset <= high_watermark == log_end_offset` (single replica).
+//! - Offsets strictly increase across batches and segments. A leader append assigns them from
+//!   the log end offset, which then advances by `lastOffsetDelta + 1` per batch, so a log only
+//!   leaders wrote has no gap; a follower append (or, later, the cleaner) keeps the offsets it is
+//!   given, and gaps between them are legal (compaction removes records, never moves offsets). An
+//!   offset is never handed out twice, even across crashes.
+//! - `log_start_offset <= log_end_offset`. The high watermark and last stable offset are the
+//!   partition layer's (`crate::partition`), which reads up to them with `read_bounded`.
 //! - Batches are never decoded or re-encoded on the append or fetch path; only header fields are
 //!   rewritten (baseOffset and partitionLeaderEpoch are outside the CRC; LogAppendTime changes
 //!   attributes and maxTimestamp and recomputes the CRC). Records are decoded only to answer
 //!   ListOffsets by timestamp.
 //! - Index files are caches: they are written whole from memory when a segment becomes immutable
 //!   and durable, trusted on open only after a sanity check, and rebuilt by recovery.
-//! - After a crash, recovery keeps exactly the longest prefix of whole, CRC-valid, contiguous
-//!   batches; anything a `sync` acknowledged is in that prefix.
+//! - After a crash, recovery keeps exactly the longest prefix of whole, CRC-valid batches with
+//!   increasing offsets; anything a `sync` acknowledged is in that prefix.
 //!
 //! # Thread-safety
 //!
@@ -38,7 +43,9 @@
 //! outside it with group commit).
 
 pub mod batch;
+mod epoch_cache;
 mod error;
+pub mod files;
 mod offset_index;
 mod partition;
 mod recovery;
@@ -51,8 +58,12 @@ mod proptests;
 mod test_util;
 
 pub use batch::{
-    set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batches, BatchError,
-    BatchHeader,
+    set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batches,
+    validate_stored_batches, BatchError, BatchHeader, ValidBatches,
 };
+pub use epoch_cache::EpochEntry;
 pub use error::LogError;
-pub use partition::{AppendInfo, AppendOptions, LogConfig, PartitionLog, ReadResult};
+pub use files::write_atomically;
+pub use partition::{
+    AppendInfo, AppendOptions, AssignOffsets, LogConfig, PartitionLog, ReadResult,
+};

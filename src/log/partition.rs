@@ -1,24 +1,29 @@
 //! The log of one partition: an ordered list of segments, the last one active (Kafka's
-//! `UnifiedLog` + `LocalLog`, single replica).
+//! `UnifiedLog` + `LocalLog`, storage half). Replication policy (the high watermark, who may
+//! append) belongs to the partition layer above (`crate::partition`); this log only stores.
 //!
 //! Invariants (checked with `debug_assert!` where they change):
-//! - `first segment's base offset <= log_start_offset <= high_watermark == log_end_offset`; with
-//!   one replica the high watermark is the log end offset. DeleteRecords moves the log start
-//!   offset inside a segment (persisted in `log-start-offset`); deleting old segments (retention)
-//!   moves it to the first segment kept.
-//! - segments are sorted by base offset and contiguous: each segment's base offset is the previous
-//!   segment's `next_offset`; the last segment's `next_offset` is the log end offset.
+//! - `first segment's base offset <= log_start_offset <= log_end_offset`. DeleteRecords moves the
+//!   log start offset inside a segment (persisted in `log-start-offset`); deleting old segments
+//!   (retention) moves it to the first segment kept.
+//! - offsets strictly increase across batches and segments, and segments are sorted by base
+//!   offset: each segment's base offset is at or after the previous segment's `next_offset`
+//!   (a gap is what compaction or a compacted leader leaves); the last segment's `next_offset`
+//!   is the log end offset. A leader append assigns offsets from the log end, so a log written
+//!   only by leader appends has no gap.
 //! - every rolled segment is either in `unsynced` or already durable with its index files
 //!   (fsynced, below the recovery point).
 //! - durable offset <= log end offset; once `sync` returned for an offset, a crash cannot lose
 //!   anything below it.
+//! - the leader epoch cache holds, in order, where each epoch of the batches in the log began;
+//!   every entry below the recovery point is in `leader-epoch-checkpoint`.
 //!
 //! Thread-safety: `PartitionLog` is `Send + Sync`. One `parking_lot::Mutex` guards the segment
-//! list and offsets; it is held for appends (a positional write into the page cache) and briefly
-//! by reads, which then do their file I/O on an `Arc<File>` snapshot without it. fsync runs with
-//! no lock held: a separate mutex + condvar elects one "sync leader" at a time and lets every
-//! caller whose offset the leader's fsync covered return without syncing again (group commit).
-//! Lock order: never hold both mutexes at once.
+//! list, offsets and epoch cache; it is held for appends (a positional write into the page cache)
+//! and briefly by reads, which then do their file I/O on an `Arc<File>` snapshot without it.
+//! fsync runs with no lock held: a separate mutex + condvar elects one "sync leader" at a time and
+//! lets every caller whose offset the leader's fsync covered return without syncing again (group
+//! commit). Lock order: never hold both mutexes at once.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -27,13 +32,13 @@ use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 
 use super::batch::{
-    set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batches, BatchError,
-    BatchHeader,
+    set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batches,
+    validate_stored_batches, BatchError, BatchHeader, ValidBatches,
 };
+use super::epoch_cache::{write_checkpoint, EpochCache, EpochEntry};
 use super::error::LogError;
-use super::recovery::{
-    self, sync_dir, write_offset_file, write_recovery_point, LOG_START_OFFSET_FILE,
-};
+use super::files::{sync_dir, write_offset_file};
+use super::recovery::{self, write_recovery_point, LOG_START_OFFSET_FILE};
 use super::segment::{
     delete_segment_files, find_batch, read_batches, search_timestamp, Segment, SegmentFiles,
     SegmentView, MAX_SEGMENT_SIZE,
@@ -65,23 +70,59 @@ impl Default for LogConfig {
     }
 }
 
-/// How an append should stamp the batches.
+/// Whether an append takes its offsets from the log (a leader) or keeps those the batches carry
+/// (a follower copying its leader, or the cleaner).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssignOffsets {
+    /// Offsets from the log end; every batch stamped with `leader_epoch`, and with the append
+    /// time when `log_append_time` (`message.timestamp.type=LogAppendTime`).
+    Yes {
+        /// Written into every batch's partitionLeaderEpoch.
+        leader_epoch: i32,
+        /// Stamp batches with the append time.
+        log_append_time: bool,
+    },
+    /// The batches keep their offsets, epochs and timestamps; the first must start at or after
+    /// the log end and each next one after the previous (gaps allowed).
+    No,
+}
+
+/// How an append treats its batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendOptions {
     /// Broker wall clock, for LogAppendTime and time-based rolling.
     pub now_ms: i64,
-    /// `message.timestamp.type=LogAppendTime`: stamp batches with `now_ms`.
-    pub log_append_time: bool,
-    /// Written into every batch's partitionLeaderEpoch.
-    pub partition_leader_epoch: i32,
+    /// Leader or follower append.
+    pub assign: AssignOffsets,
+}
+
+impl AppendOptions {
+    /// A leader append: offsets assigned, batches stamped with `leader_epoch`.
+    pub fn leader(now_ms: i64, leader_epoch: i32, log_append_time: bool) -> AppendOptions {
+        AppendOptions {
+            now_ms,
+            assign: AssignOffsets::Yes {
+                leader_epoch,
+                log_append_time,
+            },
+        }
+    }
+
+    /// A follower append: offsets, epochs and timestamps kept.
+    pub fn follower(now_ms: i64) -> AppendOptions {
+        AppendOptions {
+            now_ms,
+            assign: AssignOffsets::No,
+        }
+    }
 }
 
 /// Where an append went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendInfo {
-    /// Offset assigned to the first record.
+    /// Offset of the first record (the first batch's base offset).
     pub base_offset: i64,
-    /// Offset assigned to the last record.
+    /// Offset of the last record.
     pub last_offset: i64,
     /// The append time stamped on the batches, -1 unless LogAppendTime.
     pub log_append_time_ms: i64,
@@ -95,13 +136,13 @@ pub struct AppendInfo {
     pub rolled: bool,
 }
 
-/// Answer to a fetch.
+/// Answer to a read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadResult {
     /// Whole stored batches, possibly empty.
     pub records: Bytes,
-    /// High watermark (log end offset) when the read started.
-    pub high_watermark: i64,
+    /// Log end offset when the read started.
+    pub log_end_offset: i64,
     /// Log start offset when the read started.
     pub log_start_offset: i64,
 }
@@ -116,6 +157,7 @@ struct Inner {
     unsynced: Vec<SegmentFiles>,
     /// Persisted recovery point (see `recovery`).
     recovery_point: i64,
+    epochs: EpochCache,
     closed: bool,
 }
 
@@ -178,8 +220,8 @@ impl Inner {
             || last_offset - active.base_offset() > i32::MAX as i64
     }
 
-    fn roll(&mut self, dir: &Path, now_ms: i64) -> Result<(), LogError> {
-        let new_base = self.log_end_offset();
+    /// Starts a new active segment at `new_base` (the log end, or a follower batch's base).
+    fn roll(&mut self, dir: &Path, new_base: i64, now_ms: i64) -> Result<(), LogError> {
         let index_bytes = self.config.segment_index_bytes;
         let segment = Segment::create(dir, new_base, index_bytes, now_ms)?;
         let old = self.active_mut();
@@ -199,20 +241,31 @@ impl Inner {
             .saturating_sub(1)
     }
 
+    fn set_log_start_offset(&mut self, offset: i64) {
+        self.log_start_offset = offset;
+        self.epochs.truncate_from_start(offset);
+    }
+
     fn check_invariants(&self) {
         debug_assert!(self.log_start_offset <= self.log_end_offset());
         debug_assert!(self.segments[0].base_offset() <= self.log_start_offset);
         debug_assert!(self
             .segments
             .windows(2)
-            .all(|w| w[0].next_offset() == w[1].base_offset()));
+            .all(|w| w[0].next_offset() <= w[1].base_offset()));
+        debug_assert!(self
+            .epochs
+            .entries()
+            .windows(2)
+            .all(|w| w[0].epoch < w[1].epoch && w[0].start_offset < w[1].start_offset));
     }
 }
 
 impl PartitionLog {
     /// Opens or creates the log in `dir` (created if absent), recovering it: every batch after the
-    /// last clean point is validated (header, CRC); a torn or corrupt tail is truncated at the
-    /// last whole valid batch; missing or damaged indexes are rebuilt.
+    /// last clean point is validated (header, CRC, increasing offsets); a torn or corrupt tail is
+    /// truncated at the last whole valid batch; missing or damaged indexes are rebuilt; an
+    /// interrupted swap is finished or discarded (see `recovery`).
     pub fn open(dir: &Path, config: LogConfig, now_ms: i64) -> Result<PartitionLog, LogError> {
         let loaded = recovery::load(dir, &config, now_ms)?;
         let log_start_offset = loaded.log_start_offset;
@@ -222,6 +275,7 @@ impl PartitionLog {
             log_start_offset,
             unsynced: loaded.unsynced,
             recovery_point: loaded.recovery_point,
+            epochs: loaded.epochs,
             closed: false,
         };
         inner.check_invariants();
@@ -257,15 +311,40 @@ impl PartitionLog {
         self.inner.lock().config = config;
     }
 
-    /// Validates `batches` (validate_batches), assigns consecutive offsets starting at the log end
-    /// offset by rewriting each batch header in place (base offset; partition leader epoch;
-    /// LogAppendTime if asked), appends them to the active segment (rolling first when the segment
-    /// would exceed segment_bytes and is non-empty, when it is older than segment_ms, when an index
-    /// is full, or when relative offsets would overflow), updates indexes, and returns where they
-    /// went. Records are never decoded or re-encoded here. The log end offset advances by
-    /// last_offset_delta + 1 for each batch (NOT by 1 per batch).
+    /// Validates `batches` (client rules for a leader append, storage rules for a follower's)
+    /// and appends them; see [`PartitionLog::append_validated`].
     pub fn append(&self, batches: &mut [u8], opts: &AppendOptions) -> Result<AppendInfo, LogError> {
-        let mut headers = validate_batches(batches)?;
+        let valid = match opts.assign {
+            AssignOffsets::Yes { .. } => validate_batches(batches)?,
+            AssignOffsets::No => validate_stored_batches(batches)?,
+        };
+        self.append_validated(batches, valid, opts)
+    }
+
+    /// Appends batches validated beforehand (by the caller, outside any lock). A leader append
+    /// assigns consecutive offsets from the log end by rewriting each batch header in place (base
+    /// offset; partition leader epoch; LogAppendTime if asked), so the log end offset advances by
+    /// `last_offset_delta + 1` per batch (NOT by 1 per batch); a follower append keeps the
+    /// offsets, which must start at or after the log end and increase. The active segment rolls
+    /// first when it would exceed segment_bytes and is non-empty, when it is older than
+    /// segment_ms, when an index is full, or when relative offsets would overflow. Records are
+    /// never decoded or re-encoded here. A batch of a newer leader epoch starts an epoch in the
+    /// epoch cache.
+    pub fn append_validated(
+        &self,
+        batches: &mut [u8],
+        valid: ValidBatches,
+        opts: &AppendOptions,
+    ) -> Result<AppendInfo, LogError> {
+        if valid.byte_len() != batches.len() {
+            return Err(BatchError::InvalidRecord(format!(
+                "{} bytes validated, {} bytes appended",
+                valid.byte_len(),
+                batches.len()
+            ))
+            .into());
+        }
+        let mut headers = valid.into_headers();
         // Stamping that does not depend on the assigned offsets (CRC work included) is done
         // before taking the lock.
         let mut max_timestamp = NO_TIMESTAMP;
@@ -273,12 +352,18 @@ impl PartitionLog {
         let mut offset_span = 0i64;
         let mut position = 0;
         for header in headers.iter_mut() {
-            let batch = &mut batches[position..position + header.total_size()];
-            set_partition_leader_epoch(batch, opts.partition_leader_epoch)?;
-            if opts.log_append_time {
-                set_log_append_time(batch, opts.now_ms)?;
+            if let AssignOffsets::Yes {
+                leader_epoch,
+                log_append_time,
+            } = opts.assign
+            {
+                let batch = &mut batches[position..position + header.total_size()];
+                set_partition_leader_epoch(batch, leader_epoch)?;
+                if log_append_time {
+                    set_log_append_time(batch, opts.now_ms)?;
+                }
+                *header = BatchHeader::parse(batch)?;
             }
-            *header = BatchHeader::parse(batch)?;
             max_timestamp = max_timestamp.max(header.max_timestamp);
             record_count += header.records_count as i64;
             offset_span += header.last_offset_delta as i64 + 1;
@@ -301,15 +386,42 @@ impl PartitionLog {
                 max: inner.max_segment_bytes(),
             });
         }
-        let base_offset = inner.log_end_offset();
-        let last_offset = base_offset.checked_add(offset_span - 1).ok_or_else(|| {
-            BatchError::InvalidRecord(format!(
-                "{offset_span} offsets from {base_offset} overflow the offset space"
-            ))
-        })?;
+        let log_end = inner.log_end_offset();
+        let (base_offset, last_offset) = match opts.assign {
+            AssignOffsets::Yes { .. } => {
+                let last = log_end.checked_add(offset_span - 1).ok_or_else(|| {
+                    BatchError::InvalidRecord(format!(
+                        "{offset_span} offsets from {log_end} overflow the offset space"
+                    ))
+                })?;
+                (log_end, last)
+            }
+            AssignOffsets::No => {
+                let mut next = log_end;
+                for h in &headers {
+                    if h.base_offset < next {
+                        return Err(LogError::OffsetsOutOfOrder {
+                            offset: h.base_offset,
+                            expected: next,
+                        });
+                    }
+                    next = h.last_offset() + 1;
+                }
+                (headers[0].base_offset, next - 1)
+            }
+        };
         let rolled = inner.should_roll(total, max_timestamp, last_offset, opts.now_ms);
         if rolled {
-            inner.roll(&self.dir, opts.now_ms)?;
+            // A new segment starts at the log end, so segments only leaders and followers wrote
+            // never have a gap between them (recovery reads one past the recovery point as a lost
+            // tail). A follower batch too far past the log end for a segment based there to
+            // address starts its own, as Kafka rolls at the append's first offset.
+            let new_base = if last_offset - log_end > i32::MAX as i64 {
+                base_offset
+            } else {
+                log_end
+            };
+            inner.roll(&self.dir, new_base, opts.now_ms)?;
         }
         if last_offset - inner.active().base_offset() > i32::MAX as i64 {
             return Err(BatchError::InvalidRecord(format!(
@@ -317,26 +429,36 @@ impl PartitionLog {
             ))
             .into());
         }
-        let mut next = base_offset;
-        let mut position = 0;
-        for header in headers.iter_mut() {
-            let size = header.total_size();
-            set_base_offset(&mut batches[position..position + size], next)?;
-            header.base_offset = next;
-            next = header.last_offset() + 1;
-            position += size;
+        if let AssignOffsets::Yes { .. } = opts.assign {
+            let mut next = base_offset;
+            let mut position = 0;
+            for header in headers.iter_mut() {
+                let size = header.total_size();
+                set_base_offset(&mut batches[position..position + size], next)?;
+                header.base_offset = next;
+                next = header.last_offset() + 1;
+                position += size;
+            }
         }
         let interval = inner.config.index_interval_bytes;
         inner.active_mut().append(batches, &headers, interval)?;
+        for h in &headers {
+            let epoch = h.partition_leader_epoch;
+            if epoch >= 0 && inner.epochs.latest_epoch().is_none_or(|e| epoch > e) {
+                inner.epochs.assign(epoch, h.base_offset);
+            }
+        }
         debug_assert_eq!(inner.log_end_offset(), last_offset + 1);
         inner.check_invariants();
         Ok(AppendInfo {
             base_offset,
             last_offset,
-            log_append_time_ms: if opts.log_append_time {
-                opts.now_ms
-            } else {
-                -1
+            log_append_time_ms: match opts.assign {
+                AssignOffsets::Yes {
+                    log_append_time: true,
+                    ..
+                } => opts.now_ms,
+                _ => -1,
             },
             log_start_offset: inner.log_start_offset,
             max_timestamp,
@@ -345,35 +467,48 @@ impl PartitionLog {
         })
     }
 
-    /// Whole batches starting with the batch that contains `offset`, up to `max_bytes` in total;
-    /// if `min_one_batch` the first batch is returned whole even if larger than max_bytes
-    /// (KIP-74); otherwise a first batch larger than max_bytes gives empty records. offset == log
-    /// end → empty records, no error. offset < log start or > log end →
-    /// LogError::OffsetOutOfRange. Reads stop at the end of one segment; the next fetch continues
-    /// in the next one.
+    /// [`PartitionLog::read_bounded`] with no bound but the log end.
     pub fn read(
         &self,
         offset: i64,
         max_bytes: usize,
         min_one_batch: bool,
     ) -> Result<ReadResult, LogError> {
-        let (view, from, high_watermark, log_start_offset) = {
+        self.read_bounded(offset, max_bytes, min_one_batch, i64::MAX)
+    }
+
+    /// Whole batches starting with the batch that contains `offset` (or the first after it, past
+    /// a gap), up to `max_bytes` in total and only batches that start below `max_offset` (the
+    /// high watermark or last stable offset the reader may see). If `min_one_batch` the first
+    /// batch is returned whole even if larger than max_bytes (KIP-74); otherwise a first batch
+    /// larger than max_bytes gives empty records. offset at or past the bound, up to the log end
+    /// → empty records, no error. offset < log start or > log end →
+    /// LogError::OffsetOutOfRange. Reads stop at the end of one segment; the next read continues
+    /// in the next one.
+    pub fn read_bounded(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        max_offset: i64,
+    ) -> Result<ReadResult, LogError> {
+        let (view, from, log_end_offset, log_start_offset) = {
             let inner = self.inner.lock();
             let start = inner.log_start_offset;
             let end = inner.log_end_offset();
             if offset < start || offset > end {
                 return Err(LogError::OffsetOutOfRange { offset, start, end });
             }
-            if offset == end {
+            if offset >= end.min(max_offset) {
                 return Ok(ReadResult {
                     records: Bytes::new(),
-                    high_watermark: end,
+                    log_end_offset: end,
                     log_start_offset: start,
                 });
             }
             let first = inner.segment_for(offset);
-            // Segments are contiguous, so this is the first one; the search only guards against
-            // an empty segment ever sitting in the middle.
+            // The segment holding the offset, or past a gap (or an empty segment) the next one
+            // that holds anything after it.
             let Some(segment) = inner.segments[first..]
                 .iter()
                 .find(|s| s.next_offset() > offset)
@@ -390,10 +525,17 @@ impl PartitionLog {
                 view.base_offset
             )));
         };
-        let records = read_batches(&view, position, &header, max_bytes, min_one_batch)?;
+        let records = read_batches(
+            &view,
+            position,
+            &header,
+            max_bytes,
+            min_one_batch,
+            max_offset,
+        )?;
         Ok(ReadResult {
             records,
-            high_watermark,
+            log_end_offset,
             log_start_offset,
         })
     }
@@ -403,7 +545,7 @@ impl PartitionLog {
         self.inner.lock().log_start_offset
     }
 
-    /// Offset the next appended record will get; the high watermark of a single replica.
+    /// Offset the next leader-appended record will get.
     pub fn log_end_offset(&self) -> i64 {
         self.inner.lock().log_end_offset()
     }
@@ -418,12 +560,30 @@ impl PartitionLog {
         self.fsync_rounds.load(Ordering::Relaxed)
     }
 
+    /// The newest leader epoch of any batch in the log.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        self.inner.lock().epochs.latest_epoch()
+    }
+
+    /// The epoch cache entries, oldest first (`leader-epoch-checkpoint`'s content).
+    pub fn epoch_entries(&self) -> Vec<EpochEntry> {
+        self.inner.lock().epochs.entries().to_vec()
+    }
+
+    /// Kafka's `endOffsetForEpoch` (OffsetForLeaderEpoch): the largest epoch not above `epoch`
+    /// that the log knows and the offset where it ended; (-1, -1) when unknown.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        let inner = self.inner.lock();
+        inner.epochs.end_offset_for(epoch, inner.log_end_offset())
+    }
+
     /// Durability with group commit: returns once everything below `offset` (a log end offset
     /// previously returned) is fsynced. Callers whose offset another thread's fsync already
     /// covered return without syncing; the append lock is not held during fsync. Rolled segments
-    /// are made durable (data and index files) by the first sync after the roll. An `offset`
-    /// beyond the log end syncs everything there is. Calling it periodically (Kafka's
-    /// `log.flush.interval.ms`) also bounds how much an unclean restart has to rescan.
+    /// are made durable (data and index files) by the first sync after the roll, and a changed
+    /// leader epoch cache before the recovery point moves. An `offset` beyond the log end syncs
+    /// everything there is. Calling it periodically (Kafka's `log.flush.interval.ms`) also bounds
+    /// how much an unclean restart has to rescan.
     pub fn sync(&self, offset: i64) -> Result<(), LogError> {
         {
             let mut state = self.sync_state.lock();
@@ -447,7 +607,7 @@ impl PartitionLog {
 
     /// The sync leader's work: everything appended so far, made durable.
     fn sync_to_log_end(&self) -> Result<i64, LogError> {
-        let (target, rolled, active_log, active_base, recovery_point) = {
+        let (target, rolled, active_log, active_base, recovery_point, epochs) = {
             let inner = self.inner.lock();
             if inner.closed {
                 return Ok(inner.log_end_offset());
@@ -459,6 +619,7 @@ impl PartitionLog {
                 active.view(),
                 active.base_offset(),
                 inner.recovery_point,
+                inner.epochs.is_dirty().then(|| inner.epochs.checkpoint()),
             )
         };
         self.fsync_rounds.fetch_add(1, Ordering::Relaxed);
@@ -466,15 +627,26 @@ impl PartitionLog {
             files.flush()?;
         }
         active_log.log.sync_data()?;
+        if let Some((image, _)) = &epochs {
+            // Before the recovery point moves past any epoch it records.
+            write_checkpoint(&self.dir, image)?;
+        }
         if !rolled.is_empty() {
             // The rolled segments' and the new active segment's directory entries.
             sync_dir(&self.dir)?;
             if active_base > recovery_point {
                 write_recovery_point(&self.dir, active_base)?;
             }
+        }
+        if !rolled.is_empty() || epochs.is_some() {
             let mut inner = self.inner.lock();
-            inner.recovery_point = inner.recovery_point.max(active_base);
-            inner.unsynced.retain(|f| f.base_offset >= active_base);
+            if !rolled.is_empty() {
+                inner.recovery_point = inner.recovery_point.max(active_base);
+                inner.unsynced.retain(|f| f.base_offset >= active_base);
+            }
+            if let Some((_, version)) = epochs {
+                inner.epochs.mark_persisted(version);
+            }
         }
         Ok(target)
     }
@@ -499,24 +671,28 @@ impl PartitionLog {
         out
     }
 
-    /// Flushes and fsyncs everything (indexes too) and records the log end offset as the recovery
-    /// point, so that the next open trusts every segment after a sanity check instead of
-    /// rescanning. Appends fail afterwards; reads keep working.
-    pub fn close(&self) -> Result<(), LogError> {
-        {
-            let mut state = self.sync_state.lock();
-            loop {
-                if let Some(reason) = &state.failure {
-                    // Writing the recovery point now would vouch for data that may be lost.
-                    return Err(LogError::SyncFailed(reason.clone()));
-                }
-                if !state.in_progress {
-                    state.in_progress = true;
-                    break;
-                }
-                self.sync_done.wait(&mut state);
+    /// Takes the sync leadership (waiting for a running sync), for operations that rewrite what
+    /// the durable offset vouches for (close, truncation).
+    fn lead_sync(&self) -> Result<(), LogError> {
+        let mut state = self.sync_state.lock();
+        loop {
+            if let Some(reason) = &state.failure {
+                // Writing a recovery point now would vouch for data that may be lost.
+                return Err(LogError::SyncFailed(reason.clone()));
             }
+            if !state.in_progress {
+                state.in_progress = true;
+                return Ok(());
+            }
+            self.sync_done.wait(&mut state);
         }
+    }
+
+    /// Flushes and fsyncs everything (indexes and epoch cache too) and records the log end offset
+    /// as the recovery point, so that the next open trusts every segment after a sanity check
+    /// instead of rescanning. Appends fail afterwards; reads keep working.
+    pub fn close(&self) -> Result<(), LogError> {
+        self.lead_sync()?;
         let result = self.close_files();
         self.finish_sync(result)
     }
@@ -533,12 +709,103 @@ impl PartitionLog {
         let active = inner.active_mut();
         active.on_become_inactive();
         active.files().flush()?;
+        if inner.epochs.is_dirty() {
+            let (image, version) = inner.epochs.checkpoint();
+            write_checkpoint(&self.dir, &image)?;
+            inner.epochs.mark_persisted(version);
+        }
         sync_dir(&self.dir)?;
         write_recovery_point(&self.dir, log_end)?;
         inner.recovery_point = log_end;
         inner.unsynced.clear();
         inner.closed = true;
         Ok(log_end)
+    }
+
+    /// Kafka's `truncateTo`: removes every batch that is not wholly below `offset` (what a
+    /// follower does before it copies its leader again, KIP-101); the log then ends at the end of
+    /// the last batch kept. An offset below the log start empties the log and starts it there
+    /// (`truncateFullyAndStartAt`). The recovery point, the durable offset and the epoch cache
+    /// follow; the cut is durable when this returns. Returns the new log end offset.
+    pub fn truncate_to(&self, offset: i64) -> Result<i64, LogError> {
+        if offset < 0 {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                start: self.log_start_offset(),
+                end: self.log_end_offset(),
+            });
+        }
+        self.lead_sync()?;
+        let result = self.truncate_files(offset);
+        let mut state = self.sync_state.lock();
+        state.in_progress = false;
+        match &result {
+            Ok(end) => state.durable_offset = state.durable_offset.min(*end),
+            Err(e) => {
+                // The files are in an unknown state, as after a failed fsync.
+                tracing::error!(dir = %self.dir.display(), error = %e, "truncation failed; log poisoned");
+                state.failure = Some(e.to_string());
+                self.poisoned.store(true, Ordering::Release);
+            }
+        }
+        drop(state);
+        self.sync_done.notify_all();
+        result
+    }
+
+    fn truncate_files(&self, offset: i64) -> Result<i64, LogError> {
+        let mut inner = self.inner.lock();
+        if inner.closed {
+            return Err(self.closed_error());
+        }
+        if offset >= inner.log_end_offset() {
+            return Ok(inner.log_end_offset());
+        }
+        let interval = inner.config.index_interval_bytes;
+        let index_bytes = inner.config.segment_index_bytes;
+        if offset < inner.log_start_offset || offset < inner.segments[0].base_offset() {
+            // Kafka's truncateFullyAndStartAt.
+            let doomed: Vec<i64> = inner.segments.iter().map(Segment::base_offset).collect();
+            for base in doomed {
+                delete_segment_files(&self.dir, base)?;
+            }
+            let fresh = Segment::create(&self.dir, offset, index_bytes, 0)?;
+            inner.segments = vec![fresh];
+            inner.unsynced.clear();
+            write_offset_file(&self.dir, LOG_START_OFFSET_FILE, offset)?;
+            inner.log_start_offset = offset;
+            inner.epochs = EpochCache::default();
+            inner.epochs.mark_dirty();
+        } else {
+            let keep = inner
+                .segments
+                .partition_point(|s| s.base_offset() <= offset);
+            let doomed: Vec<i64> = inner.segments[keep..]
+                .iter()
+                .map(Segment::base_offset)
+                .collect();
+            inner.segments.truncate(keep);
+            for base in doomed {
+                delete_segment_files(&self.dir, base)?;
+            }
+            inner.active_mut().truncate_to(offset, interval)?;
+            let active_base = inner.active().base_offset();
+            inner.unsynced.retain(|f| f.base_offset < active_base);
+            let end = inner.log_end_offset();
+            inner.epochs.truncate_from_end(end);
+        }
+        let end = inner.log_end_offset();
+        if inner.recovery_point > end {
+            write_recovery_point(&self.dir, end)?;
+            inner.recovery_point = end;
+        }
+        let (image, version) = inner.epochs.checkpoint();
+        write_checkpoint(&self.dir, &image)?;
+        inner.epochs.mark_persisted(version);
+        sync_dir(&self.dir)?;
+        inner.check_invariants();
+        tracing::info!(dir = %self.dir.display(), offset, log_end_offset = end, "log truncated");
+        Ok(end)
     }
 
     /// ListOffsets by timestamp: the offset and timestamp of the first record whose timestamp is at
@@ -607,7 +874,7 @@ impl PartitionLog {
     /// Deletes the oldest rolled segments that lie wholly below `offset` and are durable,
     /// advancing the log start offset to the first segment kept; returns how many went. The
     /// active segment always stays, so offsets keep growing from the log end. Oldest first, so a
-    /// crash part-way leaves a contiguous log (stray index files are removed on open).
+    /// crash part-way leaves the newer segments (stray index files are removed on open).
     pub fn delete_segments_before(&self, offset: i64) -> Result<usize, LogError> {
         let doomed: Vec<i64> = {
             let mut inner = self.inner.lock();
@@ -631,8 +898,8 @@ impl PartitionLog {
                 .map(|s| s.base_offset())
                 .collect();
             if count > 0 {
-                inner.log_start_offset =
-                    inner.log_start_offset.max(inner.segments[0].base_offset());
+                let start = inner.log_start_offset.max(inner.segments[0].base_offset());
+                inner.set_log_start_offset(start);
             }
             inner.check_invariants();
             removed
@@ -667,7 +934,7 @@ impl PartitionLog {
             }
             // Under the lock, so concurrent calls persist in the order they take effect.
             write_offset_file(&self.dir, LOG_START_OFFSET_FILE, offset)?;
-            inner.log_start_offset = offset;
+            inner.set_log_start_offset(offset);
             inner.check_invariants();
         }
         self.delete_segments_before(offset)?;
@@ -737,7 +1004,7 @@ impl PartitionLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::batch::check_batch;
+    use crate::log::batch::{check_batch, validate_stored_batches};
     use crate::log::test_util::{
         encode_batch, records, records_with_timestamps, sized_batch, ALL_COMPRESSIONS,
     };
@@ -745,11 +1012,7 @@ mod tests {
     use std::sync::Arc;
 
     fn opts(now_ms: i64) -> AppendOptions {
-        AppendOptions {
-            now_ms,
-            log_append_time: false,
-            partition_leader_epoch: 5,
-        }
+        AppendOptions::leader(now_ms, 5, false)
     }
 
     fn small_config() -> LogConfig {
@@ -767,7 +1030,7 @@ mod tests {
         let mut offset = log.log_start_offset();
         while offset < log.log_end_offset() {
             let r = log.read(offset, 1 << 30, false).unwrap();
-            let headers = validate_batches(&r.records).unwrap();
+            let headers = validate_stored_batches(&r.records).unwrap();
             offset = headers[headers.len() - 1].last_offset() + 1;
             out.extend_from_slice(&r.records);
         }
@@ -1022,14 +1285,14 @@ mod tests {
         for offset in 0..3 {
             let r = log.read(offset, 1 << 20, false).unwrap();
             assert_eq!(r.records, [b1.clone(), b2.clone()].concat());
-            assert_eq!((r.high_watermark, r.log_start_offset), (7, 0));
+            assert_eq!((r.log_end_offset, r.log_start_offset), (7, 0));
         }
         for offset in 3..7 {
             assert_eq!(log.read(offset, 1 << 20, false).unwrap().records, b2);
         }
         let at_end = log.read(7, 1 << 20, true).unwrap();
         assert!(at_end.records.is_empty());
-        assert_eq!(at_end.high_watermark, 7);
+        assert_eq!(at_end.log_end_offset, 7);
         for offset in [-1, 8, 100] {
             match log.read(offset, 100, true) {
                 Err(LogError::OffsetOutOfRange {
@@ -1268,16 +1531,12 @@ mod tests {
     fn log_append_time_stamps_batches_with_valid_crc() {
         let dir = tempfile::tempdir().unwrap();
         let log = PartitionLog::open(dir.path(), LogConfig::default(), 0).unwrap();
-        let lat = AppendOptions {
-            now_ms: 777,
-            log_append_time: true,
-            partition_leader_epoch: 3,
-        };
+        let lat = AppendOptions::leader(777, 3, true);
         let mut b1 = encode_batch(&records(0, 3, 100), Compression::Lz4);
         let info = log.append(&mut b1, &lat).unwrap();
         assert_eq!((info.log_append_time_ms, info.max_timestamp), (777, 777));
         let mut b2 = encode_batch(&records(0, 2, 5000), Compression::None);
-        log.append(&mut b2, &AppendOptions { now_ms: 800, ..lat })
+        log.append(&mut b2, &AppendOptions::leader(800, 3, true))
             .unwrap();
         let stored = log.read(0, 1 << 20, false).unwrap().records;
         let h = check_batch(&stored).unwrap();
@@ -1575,7 +1834,7 @@ mod tests {
                         let headers = validate_batches(&got.records).unwrap();
                         assert!(headers[0].base_offset <= offset);
                         assert!(offset <= headers[0].last_offset());
-                        assert!(headers[headers.len() - 1].last_offset() < got.high_watermark);
+                        assert!(headers[headers.len() - 1].last_offset() < got.log_end_offset);
                         seen += 1;
                     }
                 })
@@ -1613,5 +1872,269 @@ mod tests {
     fn partition_log_is_send_and_sync() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<PartitionLog>();
+    }
+
+    /// A batch as the cleaner leaves one: records only at `offsets`, so fewer records than its
+    /// offset range (base = the first offset).
+    fn sparse_batch(offsets: &[i64], ts: i64) -> Vec<u8> {
+        let recs: Vec<_> = offsets
+            .iter()
+            .map(|&o| {
+                let mut r = records(o, 1, ts).remove(0);
+                r.sequence = (o - offsets[0] - 1) as i32;
+                r
+            })
+            .collect();
+        encode_batch(&recs, Compression::None)
+    }
+
+    fn follower() -> AppendOptions {
+        AppendOptions::follower(0)
+    }
+
+    /// Every batch's (base, last) offsets from `from`, reading as a consumer does.
+    fn batch_offsets(log: &PartitionLog, from: i64) -> Vec<(i64, i64)> {
+        let mut out = Vec::new();
+        let mut offset = from;
+        while offset < log.log_end_offset() {
+            let r = log.read(offset, 1 << 30, false).unwrap();
+            for h in validate_stored_batches(&r.records).unwrap().iter() {
+                out.push((h.base_offset, h.last_offset()));
+                offset = h.last_offset() + 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn follower_appends_keep_offsets_and_gaps_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_bytes: 300,
+            ..small_config()
+        };
+        let log = PartitionLog::open(dir.path(), config, 0).unwrap();
+        let mut expected = Vec::new();
+        for (offsets, ts) in [
+            (vec![0, 2, 3], 10),
+            (vec![10, 14], 20),
+            (vec![15, 16, 17], 30),
+            (vec![100, 150], 40),
+            (vec![151], 50),
+            (vec![400, 401, 405], 60),
+        ] {
+            let mut b = sparse_batch(&offsets, ts);
+            let info = log.append(&mut b, &follower()).unwrap();
+            assert_eq!(info.base_offset, offsets[0]);
+            assert_eq!(info.last_offset, *offsets.last().unwrap());
+            expected.push((offsets[0], *offsets.last().unwrap()));
+        }
+        assert!(
+            log_files(dir.path()).len() >= 3,
+            "rolled: gaps inside and across segments"
+        );
+        assert_eq!(log.log_end_offset(), 406);
+        assert_eq!(batch_offsets(&log, 0), expected);
+        // An offset inside a gap reads the next batch, as in Kafka.
+        let r = log.read(50, 1 << 20, false).unwrap();
+        assert_eq!(check_batch(&r.records).unwrap().base_offset, 100);
+        // A follower batch that goes backwards is refused.
+        let mut back = sparse_batch(&[405], 0);
+        assert!(matches!(
+            log.append(&mut back, &follower()),
+            Err(LogError::OffsetsOutOfOrder {
+                offset: 405,
+                expected: 406
+            })
+        ));
+        let before = read_all(&log);
+        drop(log);
+        // A crash: the tail past the recovery point is rescanned, gaps and all.
+        let log = PartitionLog::open(dir.path(), config, 0).unwrap();
+        assert_eq!(log.log_end_offset(), 406);
+        assert_eq!(read_all(&log), before);
+        log.sync(log.log_end_offset()).unwrap();
+        log.close().unwrap();
+        let log = PartitionLog::open(dir.path(), config, 0).unwrap();
+        assert_eq!(batch_offsets(&log, 0), expected);
+        // A leader continues from the log end.
+        let mut b = sized_batch(2, 10, 0);
+        assert_eq!(log.append(&mut b, &opts(0)).unwrap().base_offset, 406);
+    }
+
+    #[test]
+    fn an_interrupted_swap_is_finished_on_open() {
+        use super::super::recovery::suffixed_file_name;
+        let dir = tempfile::tempdir().unwrap();
+        let config = small_config();
+        let log = PartitionLog::open(dir.path(), config, 0).unwrap();
+        for i in 0..60 {
+            let mut b = sized_batch(2, 40, i);
+            log.append(&mut b, &opts(0)).unwrap();
+        }
+        log.close().unwrap();
+        let files = log_files(dir.path());
+        assert!(files.len() >= 4);
+        let base_of = |name: &String| name.trim_end_matches(".log").parse::<i64>().unwrap();
+        let (first, second, third) = (base_of(&files[0]), base_of(&files[1]), base_of(&files[2]));
+        // The cleaner compacted the first two segments into one: a record every third offset.
+        let kept: Vec<i64> = (first..third).step_by(3).collect();
+        let swap = sparse_batch(&kept, 1);
+        std::fs::write(
+            dir.path().join(suffixed_file_name(first, ".log", ".swap")),
+            &swap,
+        )
+        .unwrap();
+        // It crashed after renaming the second old segment to .deleted, before the final rename.
+        std::fs::rename(
+            dir.path().join(&files[1]),
+            dir.path().join(format!("{}.deleted", files[1])),
+        )
+        .unwrap();
+        let log = PartitionLog::open(dir.path(), config, 0).unwrap();
+        let names = log_files(dir.path());
+        assert_eq!(names[0], files[0]);
+        assert!(!names.contains(&files[1]));
+        assert_eq!(base_of(&names[1]), third);
+        assert!(std::fs::read_dir(dir.path()).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".swap")));
+        let offsets = batch_offsets(&log, first);
+        assert_eq!(offsets[0], (first, *kept.last().unwrap()));
+        assert_eq!(offsets[1].0, third);
+        assert_eq!(log.log_end_offset(), 120);
+        let _ = second;
+    }
+
+    #[test]
+    fn a_swap_of_an_interrupted_split_is_discarded() {
+        use super::super::recovery::suffixed_file_name;
+        let dir = tempfile::tempdir().unwrap();
+        let config = small_config();
+        let log = PartitionLog::open(dir.path(), config, 0).unwrap();
+        for i in 0..30 {
+            let mut b = sized_batch(2, 40, i);
+            log.append(&mut b, &opts(0)).unwrap();
+        }
+        log.close().unwrap();
+        let before = read_all(&PartitionLog::open(dir.path(), config, 0).unwrap());
+        let files = log_files(dir.path());
+        let base = files[1].trim_end_matches(".log").parse::<i64>().unwrap();
+        // A split wrote .cleaned output and began swapping: the .swap at or above the lowest
+        // .cleaned base is not trusted, and neither is the .cleaned file.
+        let junk = sparse_batch(&[base], 1);
+        for (ext, suffix) in [(".log", ".cleaned"), (".log", ".swap"), (".index", ".swap")] {
+            std::fs::write(
+                dir.path().join(suffixed_file_name(base, ext, suffix)),
+                &junk,
+            )
+            .unwrap();
+        }
+        let log = PartitionLog::open(dir.path(), config, 0).unwrap();
+        assert_eq!(read_all(&log), before);
+        assert_eq!(log_files(dir.path()), files);
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(names
+            .iter()
+            .all(|n| !n.ends_with(".swap") && !n.ends_with(".cleaned")));
+    }
+
+    #[test]
+    fn truncation_cuts_whole_batches_and_survives_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = small_config();
+        let log = PartitionLog::open(dir.path(), config, 0).unwrap();
+        for i in 0..30 {
+            let mut b = sized_batch(2, 40, i);
+            log.append(&mut b, &AppendOptions::leader(0, (i / 10) as i32, false))
+                .unwrap();
+        }
+        log.sync(log.log_end_offset()).unwrap();
+        assert_eq!(
+            log.epoch_entries()
+                .iter()
+                .map(|e| (e.epoch, e.start_offset))
+                .collect::<Vec<_>>(),
+            [(0, 0), (1, 20), (2, 40)]
+        );
+        let segments_before = log_files(dir.path()).len();
+        // 25 is inside the batch 24..=25: that batch goes too.
+        assert_eq!(log.truncate_to(25).unwrap(), 24);
+        assert_eq!(log.log_end_offset(), 24);
+        assert!(log_files(dir.path()).len() < segments_before);
+        assert_eq!(batch_offsets(&log, 0).last(), Some(&(22, 23)));
+        assert_eq!(
+            log.epoch_entries()
+                .iter()
+                .map(|e| (e.epoch, e.start_offset))
+                .collect::<Vec<_>>(),
+            [(0, 0), (1, 20)]
+        );
+        assert_eq!(log.end_offset_for_epoch(1), (1, 24));
+        // Truncating at or past the end changes nothing.
+        assert_eq!(log.truncate_to(100).unwrap(), 24);
+        let mut b = sized_batch(2, 40, 0);
+        assert_eq!(log.append(&mut b, &opts(0)).unwrap().base_offset, 24);
+        drop(log);
+        let log = PartitionLog::open(dir.path(), config, 0).unwrap();
+        assert_eq!(log.log_end_offset(), 26);
+        assert_eq!(batch_offsets(&log, 0).len(), 13);
+        // Below the log start: the log is emptied and starts there.
+        log.delete_records_before(10).unwrap();
+        assert_eq!(log.truncate_to(4).unwrap(), 4);
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (4, 4));
+        assert!(log.epoch_entries().is_empty());
+        let mut b = sized_batch(1, 4, 0);
+        assert_eq!(log.append(&mut b, &opts(0)).unwrap().base_offset, 4);
+        drop(log);
+        let log = PartitionLog::open(dir.path(), config, 0).unwrap();
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (4, 5));
+    }
+
+    #[test]
+    fn the_epoch_cache_persists_and_is_rebuilt_past_the_recovery_point() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = small_config();
+        let entries = |log: &PartitionLog| -> Vec<(i32, i64)> {
+            log.epoch_entries()
+                .iter()
+                .map(|e| (e.epoch, e.start_offset))
+                .collect()
+        };
+        {
+            let log = PartitionLog::open(dir.path(), config, 0).unwrap();
+            for (i, epoch) in [0, 0, 3, 3, 7].into_iter().enumerate() {
+                let mut b = sized_batch(2, 40, i as i64);
+                log.append(&mut b, &AppendOptions::leader(0, epoch, false))
+                    .unwrap();
+            }
+            assert_eq!(entries(&log), [(0, 0), (3, 4), (7, 8)]);
+            assert_eq!(log.end_offset_for_epoch(3), (3, 8));
+            assert_eq!(log.end_offset_for_epoch(5), (3, 8));
+            assert_eq!(log.end_offset_for_epoch(7), (7, 10));
+            log.close().unwrap();
+        }
+        let text = std::fs::read_to_string(dir.path().join("leader-epoch-checkpoint")).unwrap();
+        assert_eq!(text, "0\n3\n0 0\n3 4\n7 8\n");
+        {
+            let log = PartitionLog::open(dir.path(), config, 0).unwrap();
+            assert_eq!(entries(&log), [(0, 0), (3, 4), (7, 8)]);
+            for _ in 0..20 {
+                let mut b = sized_batch(2, 40, 0);
+                log.append(&mut b, &AppendOptions::leader(0, 9, false))
+                    .unwrap();
+            }
+            // A crash before any sync: the file lacks epoch 9, recovery finds it in the batches.
+        }
+        let log = PartitionLog::open(dir.path(), config, 0).unwrap();
+        assert_eq!(entries(&log), [(0, 0), (3, 4), (7, 8), (9, 10)]);
+        // Moving the log start moves the first kept epoch's start with it.
+        log.delete_records_before(6).unwrap();
+        assert_eq!(entries(&log)[0], (3, 6));
     }
 }

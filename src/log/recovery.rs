@@ -1,34 +1,54 @@
-//! Opening a partition directory: listing, cleanup and crash recovery (Kafka's `LogLoader` and
-//! `UnifiedLog` recovery), plus the recovery-point file.
+//! Opening a partition directory: listing, interrupted swaps, cleanup and crash recovery (Kafka's
+//! `LogLoader` and `UnifiedLog` recovery), plus the recovery-point and log-start-offset files.
 //!
 //! Files: besides the segment files, a partition directory holds `recovery-point`, one line with a
-//! decimal offset R. Every batch below R, and the index files of every segment that lies wholly
-//! below R, were fsynced before R was written (atomically: write `recovery-point.tmp`, fsync,
-//! rename, fsync the directory). `sync` advances R to the active segment's base offset once it has
-//! made the rolled segments durable; a clean `close` sets R to the log end offset.
+//! decimal offset R. Every batch below R, the index files of every segment that lies wholly
+//! below R, and every leader epoch that starts below R (`leader-epoch-checkpoint`) were fsynced
+//! before R was written (atomically). `sync` advances R to the active segment's base offset once
+//! it has made the rolled segments durable; a clean `close` sets R to the log end offset.
 //!
-//! Loading, in base offset order:
-//! - stray files are deleted: `*.tmp`, `*.deleted`, `*.cleaned`, `*.swap`, and index files
-//!   without a `.log`; anything else unknown is left alone (other components may own it);
-//! - a segment lying wholly below R is trusted after its index files pass a sanity check against
-//!   the log (see `Segment::load_indexes`); the last segment is trusted only if it ends exactly at
-//!   R. Everything else, and any segment whose check fails, is recovered: every batch's header
-//!   and CRC is validated, the file is cut at the first torn, corrupt or out-of-sequence batch, and
-//!   the indexes are rebuilt;
-//! - if a segment ends anywhere but at the next segment's base offset, the later segments are
-//!   deleted: they were never durable and keeping them would leave a gap below the log end.
+//! Loading, as Kafka's `LogLoader` does:
+//! - `*.tmp` and `*.deleted` files are deleted; so are `*.cleaned` files (a cleaning that never
+//!   reached its swap) and any `*.swap` file at or above the lowest `.cleaned` base offset (an
+//!   interrupted split);
+//! - the remaining `*.swap` files finish their swap: the segments they replace (base offsets from
+//!   the lowest swap base up to the highest swap end) are deleted, then the `.swap` suffix is
+//!   dropped. A crash anywhere in a cleaner's replace sequence (`.cleaned` -> `.swap`, old
+//!   segments -> `.deleted`, `.swap` -> final name) thus ends with either the old or the new
+//!   segments, never both and never neither;
+//! - index files without a `.log` are deleted; any other unknown file is left alone (other
+//!   components own it: producer snapshots, offset files);
+//! - segments are loaded in base offset order. One lying wholly below R is trusted after its
+//!   index files pass a sanity check against the log (see `Segment::load_indexes`); the last
+//!   segment is trusted only if it ends exactly at R. Everything else, and any segment whose check
+//!   fails, is recovered: every batch's header and CRC is validated, offsets must strictly
+//!   increase (a compacted segment has gaps, never reordering), the file is cut at the first torn,
+//!   corrupt or out-of-order batch, and the indexes are rebuilt;
+//! - a gap between one segment's end and the next segment's base offset below R is what
+//!   compaction leaves, and stays (the cleaner only cleans segments below the recovery point,
+//!   and rolls always start the new segment at the log end). But if recovery cut a segment, a
+//!   segment past R ends before the next one's base, or a segment reaches past the next one's
+//!   base, the later segments are deleted: they were never durable (a sync makes every rolled
+//!   segment durable before it moves R), and keeping them would leave data the crash lost below
+//!   the log end;
+//! - the leader epoch cache is read from its checkpoint and completed with the epochs of the
+//!   batches recovery scanned (those newer than the latest known), then cut to the log. A missing
+//!   checkpoint (a directory written before Rivulet kept one, when every batch had epoch 0) is
+//!   seeded from the first batch of the log.
 //!
 //! Thread-safety: runs inside `PartitionLog::open`, before the log is shared.
 
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::Path;
 
+use super::epoch_cache::EpochCache;
 use super::error::LogError;
+use super::files::{read_offset_file, remove_if_exists, sync_dir, write_offset_file, TMP_SUFFIX};
 use super::partition::LogConfig;
 use super::segment::{
-    delete_segment_files, parse_file_name, Segment, SegmentFiles, INDEX_EXT, LOG_EXT,
-    TIME_INDEX_EXT,
+    delete_segment_files, parse_file_name, read_header_at, scan_next_offset, Segment, SegmentFiles,
+    INDEX_EXT, LOG_EXT, TIME_INDEX_EXT,
 };
 
 /// Name of the recovery-point file.
@@ -36,8 +56,14 @@ pub const RECOVERY_POINT_FILE: &str = "recovery-point";
 /// Name of the file holding the log start offset moved by DeleteRecords (Kafka keeps these in
 /// `log-start-offset-checkpoint`); absent until the first DeleteRecords of the partition.
 pub const LOG_START_OFFSET_FILE: &str = "log-start-offset";
-const TMP_SUFFIX: &str = ".tmp";
-const STRAY_SUFFIXES: [&str; 4] = [TMP_SUFFIX, ".deleted", ".cleaned", ".swap"];
+/// Suffix of segment files a deletion is in the middle of removing.
+pub const DELETED_SUFFIX: &str = ".deleted";
+/// Suffix of a cleaner's output before it is swapped in.
+pub const CLEANED_SUFFIX: &str = ".cleaned";
+/// Suffix of a cleaner's output while it replaces the segments it cleaned.
+pub const SWAP_SUFFIX: &str = ".swap";
+/// Extensions of the offset-named files a swap replaces (Kafka's segment and snapshot files).
+const SWAP_REPLACES: [&str; 5] = [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT, ".txnindex", ".snapshot"];
 
 /// A loaded partition directory.
 #[derive(Debug)]
@@ -51,6 +77,8 @@ pub(crate) struct Loaded {
     /// Log start offset: the persisted one (DeleteRecords) if above the first segment's base
     /// offset, at most the log end offset.
     pub log_start_offset: i64,
+    /// Where each leader epoch started, as far as the log holds it.
+    pub epochs: EpochCache,
 }
 
 /// Opens, cleans and recovers the partition in `dir` (created if absent).
@@ -61,35 +89,47 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Loaded
             sync_dir(parent)?;
         }
     }
+    let swaps = remove_temp_files_and_collect_swaps(dir)?;
+    complete_swaps(dir, &swaps)?;
     let bases = list_segments(dir)?;
-    let persisted = read_recovery_point(dir)?;
+    let persisted = read_offset_file(dir, RECOVERY_POINT_FILE)?;
     let recovery_point = persisted.unwrap_or(0);
+    let persisted_start = read_offset_file(dir, LOG_START_OFFSET_FILE)?;
     let interval = config.index_interval_bytes;
 
     let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
     let mut unsynced = Vec::new();
+    let mut scanned_epochs = Vec::new();
     for (i, &base) in bases.iter().enumerate() {
         let next_base = bases.get(i + 1).copied();
         let mut segment = Segment::open(dir, base, config.segment_index_bytes, now_ms)?;
         let trusted = match next_base {
-            Some(next) if next <= recovery_point => segment.load_indexes(next)?,
-            None if base <= recovery_point => segment.load_indexes(recovery_point)?,
+            Some(next) if next <= recovery_point => segment.load_indexes(next, false)?,
+            None if base <= recovery_point => segment.load_indexes(recovery_point, true)?,
             _ => Err(format!(
                 "segment is past the recovery point {recovery_point}"
             )),
         };
+        let mut cut = false;
         if let Err(reason) = trusted {
             tracing::info!(dir = %dir.display(), base_offset = base, reason = %reason, "recovering segment");
-            segment.recover(interval)?;
+            let recovered = segment.recover(interval)?;
+            cut = recovered.bytes_cut > 0;
+            scanned_epochs.extend(recovered.epochs);
             if next_base.is_some() {
                 unsynced.push(segment.files());
             }
         }
-        let ends_early = next_base.is_some_and(|next| segment.next_offset() != next);
+        let overlaps = next_base.is_some_and(|next| segment.next_offset() > next);
+        // A gap before the next segment is compaction's only below the recovery point (the
+        // cleaner cleans durable segments); past it, it is a tail the crash took.
+        let vouched = next_base.is_some_and(|next| next <= recovery_point);
+        let ends_early = next_base.is_some_and(|next| segment.next_offset() < next);
+        let ends_log = next_base.is_some() && (cut || overlaps || (ends_early && !vouched));
         segments.push(segment);
-        if ends_early {
+        if ends_log {
             for &later in &bases[i + 1..] {
-                tracing::warn!(dir = %dir.display(), base_offset = later, "deleting segment after a recovered gap");
+                tracing::warn!(dir = %dir.display(), base_offset = later, "deleting segment after a recovered cut");
                 delete_segment_files(dir, later)?;
             }
             // The segment that now ends the log is the active one: not "rolled".
@@ -98,7 +138,14 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Loaded
         }
     }
     if segments.is_empty() {
-        segments.push(Segment::create(dir, 0, config.segment_index_bytes, now_ms)?);
+        // Kafka starts an empty log at its checkpointed start offset.
+        let base = persisted_start.unwrap_or(0);
+        segments.push(Segment::create(
+            dir,
+            base,
+            config.segment_index_bytes,
+            now_ms,
+        )?);
     }
     let log_end = segments.last().map_or(0, Segment::next_offset);
     let recovery_point = if recovery_point > log_end {
@@ -109,7 +156,7 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Loaded
             .iter()
             .map(|f| f.base_offset)
             .fold(active_base, i64::min);
-        write_recovery_point(dir, r)?;
+        write_offset_file(dir, RECOVERY_POINT_FILE, r)?;
         r
     } else {
         recovery_point
@@ -118,19 +165,151 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Loaded
     // A torn tail can end the log below a persisted log start; then nothing below the end is
     // readable any more and the start is the end.
     let first_base = segments.first().map_or(0, Segment::base_offset);
-    let log_start_offset = read_offset_file(dir, LOG_START_OFFSET_FILE)?
-        .unwrap_or(0)
-        .max(first_base)
-        .min(log_end);
+    let log_start_offset = persisted_start.unwrap_or(0).max(first_base).min(log_end);
+    let epochs = load_epochs(dir, &segments, scanned_epochs, log_start_offset, log_end)?;
     Ok(Loaded {
         segments,
         recovery_point,
         unsynced,
         log_start_offset,
+        epochs,
     })
 }
 
-/// Base offsets of the `.log` files in `dir`, sorted; deletes stray files on the way.
+/// The epoch cache: the checkpoint, completed by what recovery scanned, cut to the log.
+fn load_epochs(
+    dir: &Path,
+    segments: &[Segment],
+    scanned: Vec<super::epoch_cache::EpochEntry>,
+    log_start: i64,
+    log_end: i64,
+) -> Result<EpochCache, LogError> {
+    let mut cache = match EpochCache::load(dir)? {
+        Some(cache) => cache,
+        None => {
+            let mut cache = EpochCache::default();
+            if let Some(first) = segments.iter().find(|s| s.size() > 0) {
+                if let Some(h) = read_header_at(&first.view(), 0)? {
+                    cache.assign(h.partition_leader_epoch, h.base_offset);
+                }
+            }
+            cache.mark_dirty();
+            cache
+        }
+    };
+    for entry in scanned {
+        if cache
+            .latest_epoch()
+            .is_none_or(|latest| entry.epoch > latest)
+        {
+            cache.assign(entry.epoch, entry.start_offset);
+        }
+    }
+    cache.truncate_from_end(log_end);
+    cache.truncate_from_start(log_start);
+    Ok(cache)
+}
+
+/// Kafka's `removeTempFilesAndCollectSwapFiles`: deletes `.tmp`, `.deleted` and `.cleaned` files
+/// and the swaps an interrupted split left; returns the `.log.swap` files still to complete.
+fn remove_temp_files_and_collect_swaps(dir: &Path) -> Result<Vec<(i64, String)>, LogError> {
+    let mut cleaned = Vec::new();
+    let mut swaps = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_file() {
+            continue;
+        }
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            continue;
+        };
+        if name.ends_with(TMP_SUFFIX) || name.ends_with(DELETED_SUFFIX) {
+            tracing::info!(file = %entry.path().display(), "deleting stray file");
+            fs::remove_file(entry.path())?;
+        } else if let Some(stem) = name.strip_suffix(CLEANED_SUFFIX) {
+            cleaned.push((offset_prefix(stem), name.to_string()));
+        } else if let Some(stem) = name.strip_suffix(SWAP_SUFFIX) {
+            swaps.push((offset_prefix(stem), name.to_string()));
+        }
+    }
+    let min_cleaned = cleaned
+        .iter()
+        .filter_map(|(o, _)| *o)
+        .min()
+        .unwrap_or(i64::MAX);
+    let mut valid = Vec::new();
+    for (offset, name) in swaps {
+        match offset {
+            Some(o) if o < min_cleaned => valid.push((o, name)),
+            _ => {
+                tracing::info!(dir = %dir.display(), file = %name, "deleting swap file of an interrupted split");
+                fs::remove_file(dir.join(&name))?;
+            }
+        }
+    }
+    for (_, name) in cleaned {
+        tracing::info!(dir = %dir.display(), file = %name, "deleting cleaner output that was never swapped in");
+        fs::remove_file(dir.join(&name))?;
+    }
+    Ok(valid)
+}
+
+/// Finishes an interrupted swap: deletes what the swapped segments replace, then drops the
+/// `.swap` suffix from every swap file (data and index files).
+fn complete_swaps(dir: &Path, swaps: &[(i64, String)]) -> Result<(), LogError> {
+    if swaps.is_empty() {
+        return Ok(());
+    }
+    let mut range: Option<(i64, i64)> = None;
+    for (base, name) in swaps {
+        let Some(stem) = name.strip_suffix(SWAP_SUFFIX) else {
+            continue;
+        };
+        if parse_file_name(stem, LOG_EXT).is_none() {
+            continue;
+        }
+        let end = scan_next_offset(&dir.join(name), *base)?;
+        range = Some(match range {
+            None => (*base, end),
+            Some((lo, hi)) => (lo.min(*base), hi.max(end)),
+        });
+    }
+    if let Some((lo, hi)) = range {
+        for entry in fs::read_dir(dir)? {
+            let name = entry?.file_name();
+            let Some(name) = name.to_str() else {
+                continue;
+            };
+            let replaced = SWAP_REPLACES
+                .iter()
+                .filter_map(|ext| name.strip_suffix(ext))
+                .find_map(|stem| parse_file_name(stem, ""));
+            if let Some(offset) = replaced {
+                if offset >= lo && offset < hi {
+                    tracing::info!(dir = %dir.display(), file = %name, "deleting a segment file a swap replaces");
+                    remove_if_exists(&dir.join(name))?;
+                }
+            }
+        }
+    }
+    for (_, name) in swaps {
+        if let Some(target) = name.strip_suffix(SWAP_SUFFIX) {
+            tracing::info!(dir = %dir.display(), file = %name, "completing an interrupted swap");
+            fs::rename(dir.join(name), dir.join(target))?;
+        }
+    }
+    sync_dir(dir)?;
+    Ok(())
+}
+
+/// The 20-digit offset a Kafka log file name starts with (`LogFileUtils.offsetFromFileName`).
+fn offset_prefix(name: &str) -> Option<i64> {
+    let stem = name.split('.').next()?;
+    parse_file_name(stem, "")
+}
+
+/// Base offsets of the `.log` files in `dir`, sorted; deletes index files without a `.log`.
 fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
     let mut bases = Vec::new();
     let mut index_files = Vec::new();
@@ -143,10 +322,7 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
         let Some(name) = name.to_str() else {
             continue;
         };
-        if STRAY_SUFFIXES.iter().any(|s| name.ends_with(s)) {
-            tracing::info!(file = %entry.path().display(), "deleting stray file");
-            fs::remove_file(entry.path())?;
-        } else if let Some(base) = parse_file_name(name, LOG_EXT) {
+        if let Some(base) = parse_file_name(name, LOG_EXT) {
             bases.push(base);
         } else if let Some(base) =
             parse_file_name(name, INDEX_EXT).or_else(|| parse_file_name(name, TIME_INDEX_EXT))
@@ -164,47 +340,14 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
     Ok(bases)
 }
 
-/// The persisted recovery point; `None` if absent or unreadable (then everything is recovered).
-fn read_recovery_point(dir: &Path) -> Result<Option<i64>, LogError> {
-    read_offset_file(dir, RECOVERY_POINT_FILE)
-}
-
 /// Atomically replaces the recovery-point file with `offset`.
 pub(crate) fn write_recovery_point(dir: &Path, offset: i64) -> io::Result<()> {
     write_offset_file(dir, RECOVERY_POINT_FILE, offset)
 }
 
-/// A one-offset file (`recovery-point`, `log-start-offset`); `None` if absent or unreadable.
-fn read_offset_file(dir: &Path, name: &str) -> Result<Option<i64>, LogError> {
-    let path = dir.join(name);
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.kind() == io::ErrorKind::InvalidData => String::new(),
-        Err(e) => return Err(e.into()),
-    };
-    match text.trim().parse::<i64>() {
-        Ok(r) if r >= 0 => Ok(Some(r)),
-        _ => {
-            // recovery point: everything is recovered; log start: the first segment's base
-            tracing::warn!(file = %path.display(), "unreadable offset file, ignored");
-            Ok(None)
-        }
-    }
-}
-
-/// Atomically replaces the one-offset file `name` with `offset` (write a temporary file, fsync,
-/// rename, fsync the directory), so a crash leaves the old or the new value, never a torn one.
-pub(crate) fn write_offset_file(dir: &Path, name: &str, offset: i64) -> io::Result<()> {
-    let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
-    let mut file = File::create(&tmp)?;
-    file.write_all(format!("{offset}\n").as_bytes())?;
-    file.sync_all()?;
-    fs::rename(&tmp, dir.join(name))?;
-    sync_dir(dir)
-}
-
-/// Makes creations, renames and deletions in `dir` durable.
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+/// The name of a segment file with `suffix` appended, as the cleaner writes them
+/// (`<base>.log.cleaned`, `<base>.log.swap`).
+#[cfg(test)]
+pub(crate) fn suffixed_file_name(base_offset: i64, ext: &str, suffix: &str) -> String {
+    format!("{}{suffix}", super::segment::file_name(base_offset, ext))
 }

@@ -5,10 +5,12 @@
 //! as they were appended (offsets already assigned) and as they are served to fetches.
 //!
 //! Invariants:
-//! - the `.log` file holds only whole batches in `[0, size)`; offsets are contiguous: the first
-//!   batch starts at `base_offset`, each next batch at the previous `last_offset + 1`, and
-//!   `next_offset` is the last batch's `last_offset + 1` (`base_offset` when empty). Compaction,
-//!   if ever added, must relax the recovery check to "increasing".
+//! - the `.log` file holds only whole batches in `[0, size)`; offsets strictly increase: the
+//!   first batch starts at or after `base_offset`, each next batch after the previous
+//!   `last_offset` (a compacted segment has gaps: the cleaner drops records but never moves an
+//!   offset), every last offset is within `i32::MAX` of `base_offset` (the indexes store relative
+//!   offsets as u32, Kafka's int), and `next_offset` is the last batch's `last_offset + 1`
+//!   (`base_offset` when empty).
 //! - `size < 2^31` so positions fit the index's u32 fields (Kafka's int32 limit).
 //! - `max_timestamp` is the largest batch `max_timestamp` seen (`NO_TIMESTAMP` if none) and
 //!   `offset_of_max_timestamp` the last offset of the first batch that reached it.
@@ -28,7 +30,9 @@ use bytes::Bytes;
 use kafka_protocol::records::RecordBatchDecoder;
 
 use super::batch::{check_batch, peek_total_size, BatchHeader, HEADER_SIZE};
+use super::epoch_cache::EpochEntry;
 use super::error::LogError;
+use super::files::remove_if_exists;
 use super::offset_index::OffsetIndex;
 use super::time_index::{TimeIndex, NO_TIMESTAMP};
 
@@ -139,14 +143,22 @@ fn read_optional(path: &Path) -> io::Result<Option<Vec<u8>>> {
 
 /// Removes a segment's three files; missing files are fine.
 pub(crate) fn delete_segment_files(dir: &Path, base_offset: i64) -> io::Result<()> {
-    for ext in [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT] {
-        match std::fs::remove_file(dir.join(file_name(base_offset, ext))) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
+    for ext in SEGMENT_EXTS {
+        remove_if_exists(&dir.join(file_name(base_offset, ext)))?;
     }
     Ok(())
+}
+
+/// The extensions of one segment's files.
+pub const SEGMENT_EXTS: [&str; 3] = [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT];
+
+/// What recovering a segment found.
+#[derive(Debug, Default)]
+pub(crate) struct Recovered {
+    /// Bytes cut off the end of the file (a torn or corrupt tail).
+    pub bytes_cut: u64,
+    /// Where a newer leader epoch started, in offset order (for the epoch cache).
+    pub epochs: Vec<EpochEntry>,
 }
 
 impl Segment {
@@ -349,15 +361,16 @@ impl Segment {
     }
 
     /// Kafka's `LogSegment.recover`: validates every batch from the start (CRC, structure,
-    /// contiguous offsets from `base_offset`), truncates the file at the first bad one, and
-    /// rebuilds the indexes and timestamps in memory. Returns the number of bytes cut.
-    pub fn recover(&mut self, index_interval_bytes: u32) -> Result<u64, LogError> {
+    /// offsets strictly increasing from `base_offset` and addressable from it), truncates the
+    /// file at the first bad one, and rebuilds the indexes and timestamps in memory.
+    pub fn recover(&mut self, index_interval_bytes: u32) -> Result<Recovered, LogError> {
         let file_len = self.log.metadata()?.len();
         self.reset_state();
         let log = Arc::clone(&self.log);
         let mut scanner = Scanner::new(&log, file_len);
         let mut position = 0u64;
-        let mut expected = self.base_offset;
+        let mut next = self.base_offset;
+        let mut epochs: Vec<EpochEntry> = Vec::new();
         let stop_reason = loop {
             if position == file_len {
                 break None;
@@ -370,19 +383,33 @@ impl Segment {
                 Ok(h) => h,
                 Err(e) => break Some(e.to_string()),
             };
-            if header.base_offset != expected {
+            if header.base_offset < next {
                 break Some(format!(
-                    "batch base offset {} where {expected} was expected",
+                    "batch base offset {} where at least {next} was expected",
                     header.base_offset
+                ));
+            }
+            if header.last_offset() - self.base_offset > i32::MAX as i64 {
+                break Some(format!(
+                    "batch last offset {} cannot be addressed from segment base {}",
+                    header.last_offset(),
+                    self.base_offset
                 ));
             }
             let end = position + header.total_size() as u64;
             if end > MAX_SEGMENT_SIZE {
                 break Some(format!("segment would exceed {MAX_SEGMENT_SIZE} bytes"));
             }
+            let epoch = header.partition_leader_epoch;
+            if epoch >= 0 && epochs.last().is_none_or(|e| e.epoch < epoch) {
+                epochs.push(EpochEntry {
+                    epoch,
+                    start_offset: header.base_offset,
+                });
+            }
             self.track_batch(&header, position, index_interval_bytes);
             position = end;
-            expected = header.last_offset() + 1;
+            next = header.last_offset() + 1;
         };
         let cut = file_len - position;
         if let Some(reason) = stop_reason {
@@ -396,9 +423,31 @@ impl Segment {
             self.log.set_len(position)?;
         }
         self.size = position;
-        self.next_offset = expected;
+        self.next_offset = next;
         self.on_become_inactive();
-        Ok(cut)
+        Ok(Recovered {
+            bytes_cut: cut,
+            epochs,
+        })
+    }
+
+    /// Removes every batch that is not wholly below `offset` (Kafka's `LogSegment.truncateTo`,
+    /// at batch granularity), makes the cut durable and rebuilds the in-memory state. Returns
+    /// the bytes removed.
+    pub fn truncate_to(&mut self, offset: i64, index_interval_bytes: u32) -> Result<u64, LogError> {
+        let view = self.view();
+        let from = self.lookup_position(offset);
+        let cut_at = match find_batch(&view, from, offset)? {
+            // The batch holding `offset` (or the first after a gap) goes whole.
+            Some((position, _)) => position,
+            None => return Ok(0),
+        };
+        let removed = self.size - cut_at;
+        self.log.set_len(cut_at)?;
+        self.log.sync_data()?;
+        // Rebuilds indexes, timestamps and next offset from what is left.
+        self.recover(index_interval_bytes)?;
+        Ok(removed)
     }
 
     fn reset_state(&mut self) {
@@ -415,11 +464,10 @@ impl Segment {
     /// Loads the index files of a segment that needs no recovery and checks them against the log
     /// (Kafka's index sanity check, plus a walk of the batch headers after the last offset index
     /// entry). `Ok(Err(reason))` means the files cannot be trusted and the caller must
-    /// [`Segment::recover`]; `expected_next_offset` is where the segment must end.
-    pub fn load_indexes(
-        &mut self,
-        expected_next_offset: i64,
-    ) -> Result<Result<(), String>, LogError> {
+    /// [`Segment::recover`]. The segment must end exactly at `end` when `exact` (the last
+    /// segment, at the recovery point), else at or before it (a gap before the next segment is
+    /// what compaction leaves).
+    pub fn load_indexes(&mut self, end: i64, exact: bool) -> Result<Result<(), String>, LogError> {
         if self.size > MAX_SEGMENT_SIZE {
             return Ok(Err(format!("{} bytes exceed the segment limit", self.size)));
         }
@@ -455,16 +503,17 @@ impl Segment {
         };
         while position < self.size {
             match read_header_at(&view, position)? {
-                Some(h) if h.base_offset == next_offset => {
+                Some(h) if h.base_offset >= next_offset => {
                     position += h.total_size() as u64;
                     next_offset = h.last_offset() + 1;
                 }
                 _ => return Ok(Err(format!("no valid batch header at position {position}"))),
             }
         }
-        if next_offset != expected_next_offset {
+        if next_offset > end || (exact && next_offset != end) {
             return Ok(Err(format!(
-                "log ends at offset {next_offset}, expected {expected_next_offset}"
+                "log ends at offset {next_offset}, expected {}{end}",
+                if exact { "" } else { "at most " }
             )));
         }
         if let Err(reason) = offset_index
@@ -536,16 +585,18 @@ pub(crate) fn find_batch(
 }
 
 /// Whole batches starting with `first` (at `position`) totalling at most `max_bytes`, except that
-/// the first batch is returned whole when `min_one_batch` (KIP-74).
+/// the first batch is returned whole when `min_one_batch` (KIP-74); only batches that start below
+/// `max_offset` (the high watermark or last stable offset the reader may see).
 pub(crate) fn read_batches(
     view: &SegmentView,
     position: u64,
     first: &BatchHeader,
     max_bytes: usize,
     min_one_batch: bool,
+    max_offset: i64,
 ) -> io::Result<Bytes> {
     let first_size = first.total_size();
-    if first_size > max_bytes && !min_one_batch {
+    if (first_size > max_bytes && !min_one_batch) || first.base_offset >= max_offset {
         return Ok(Bytes::new());
     }
     let limit = max_bytes.max(first_size) as u64;
@@ -554,13 +605,23 @@ pub(crate) fn read_batches(
     view.log.read_exact_at(&mut buf, position)?;
     let mut cut = 0usize;
     while let Some(n) = peek_total_size(&buf[cut..]) {
-        if n < HEADER_SIZE as i64 || cut as i64 + n > len as i64 {
+        if n < HEADER_SIZE as i64
+            || cut as i64 + n > len as i64
+            || peek_base_offset(&buf[cut..]) >= max_offset
+        {
             break;
         }
         cut += n as usize;
     }
     buf.truncate(cut);
     Ok(Bytes::from(buf))
+}
+
+/// The base offset of the batch at the start of `buf` (which holds at least its first 12 bytes).
+fn peek_base_offset(buf: &[u8]) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&buf[..8]);
+    i64::from_be_bytes(b)
 }
 
 /// Kafka's `FileRecords.searchForTimestamp`: from `from`, the first record whose timestamp is at
@@ -599,6 +660,29 @@ pub(crate) fn search_timestamp(
         position += header.total_size() as u64;
     }
     Ok(None)
+}
+
+/// The offset after the last valid batch of the segment file at `path` (base `base_offset`
+/// when it holds none): what a `.swap` file that the loader is about to swap in replaces.
+pub(crate) fn scan_next_offset(path: &Path, base_offset: i64) -> io::Result<i64> {
+    let file = File::open(path)?;
+    let file_len = file.metadata()?.len();
+    let mut scanner = Scanner::new(&file, file_len);
+    let (mut position, mut next) = (0u64, base_offset);
+    while position < file_len {
+        let Ok(bytes) = scanner.batch_at(position)? else {
+            break;
+        };
+        let Ok(header) = check_batch(bytes) else {
+            break;
+        };
+        if header.base_offset < next {
+            break;
+        }
+        position += header.total_size() as u64;
+        next = header.last_offset() + 1;
+    }
+    Ok(next)
 }
 
 /// Forward reader over a file with a large read-ahead window, for recovery scans.

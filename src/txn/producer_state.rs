@@ -630,7 +630,7 @@ mod tests {
                     }
                     (Ok(None), Ok(Verdict::Append)) => {
                         let mut bytes = idempotent_batch(pid, epoch, first, count, 1_000);
-                        let opts = AppendOptions { now_ms: 1_000, log_append_time: false, partition_leader_epoch: 0 };
+                        let opts = AppendOptions::leader(1_000, 0, false);
                         let info = log.append(&mut bytes, &opts).unwrap();
                         prop_assert_eq!(info.base_offset, log_end);
                         log_end = info.last_offset + 1;
