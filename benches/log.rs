@@ -4,41 +4,10 @@
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use rivulet::log::{AppendOptions, LogConfig, PartitionLog};
 
 fn batch() -> Bytes {
-    let value = Bytes::from(vec![7u8; 1024]);
-    let records: Vec<Record> = (0..16)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i,
-            sequence: i as i32 - 1,
-            timestamp: 1_700_000_000_000 + i,
-            key: None,
-            value: Some(value.clone()),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .expect("encode");
-    buf.freeze()
+    rivulet::test_support::payload_batch(16, &Bytes::from(vec![7u8; 1024]), 1_700_000_000_000)
 }
 
 fn run(label: &str, appends: usize, sync_every: usize) {

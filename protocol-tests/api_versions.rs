@@ -2,7 +2,7 @@
 
 use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, RequestKind, ResponseKind};
 use kafka_protocol::protocol::StrBytes;
-use rivulet::protocol::SUPPORTED;
+use rivulet::handlers::registry::APIS as SUPPORTED;
 
 use crate::harness::TestBroker;
 

@@ -12,7 +12,7 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
-use rivulet::protocol::supported;
+use rivulet::handlers::registry::range_of as supported;
 use uuid::Uuid;
 
 use crate::harness::{batch, Client, TestBroker};

@@ -14,7 +14,7 @@ use kafka_protocol::messages::offset_commit_request::{
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use rivulet::protocol::supported;
+use rivulet::handlers::registry::range_of as supported;
 
 use crate::every_version::create_topic;
 use crate::harness::{decode_response, Client, TestBroker};

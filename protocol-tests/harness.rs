@@ -8,9 +8,6 @@ use std::time::Duration;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
 use rivulet::config::Config;
 use rivulet::server::{start, ServerHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -172,46 +169,4 @@ pub fn decode_response(
     body
 }
 
-/// A v2 record batch of `n` records `key-i`/`value-i` with the given compression.
-pub fn batch(n: usize, compression: Compression, timestamp: i64) -> Bytes {
-    batch_with_keys(n, compression, timestamp, true)
-}
-
-/// Like [`batch`], with or without keys.
-pub fn batch_with_keys(n: usize, compression: Compression, timestamp: i64, keyed: bool) -> Bytes {
-    let records: Vec<Record> = (0..n)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // The encoder groups records whose offset - sequence is constant into one batch;
-            // this keeps the batch's base sequence at -1 (not idempotent).
-            sequence: i as i32 - 1,
-            timestamp: timestamp + i as i64,
-            key: keyed.then(|| Bytes::from(format!("key-{i}"))),
-            value: Some(Bytes::from(format!("value-{i}"))),
-            headers: Default::default(),
-        })
-        .collect();
-    encode(&records, compression)
-}
-
-/// Encodes `records` as one v2 batch, the way a client does.
-pub fn encode(records: &[Record], compression: Compression) -> Bytes {
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .expect("encode batch");
-    buf.freeze()
-}
+pub use rivulet::test_support::{batch, batch_with_keys};

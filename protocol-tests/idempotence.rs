@@ -9,10 +9,10 @@ use bytes::Bytes;
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Compression, Record, TimestampType};
+use kafka_protocol::records::Compression;
 
 use crate::every_version::{create_topic, fetch, name, produce};
-use crate::harness::{encode, Client, TestBroker};
+use crate::harness::{Client, TestBroker};
 
 const PRODUCE_V: i16 = 11;
 
@@ -25,24 +25,14 @@ fn now_ms() -> i64 {
 
 /// An idempotent batch of `count` records starting at sequence `first_seq`.
 pub fn idempotent_batch(pid: i64, epoch: i16, first_seq: i32, count: i32) -> Bytes {
-    let records: Vec<Record> = (0..count)
-        .map(|i| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id: pid,
-            producer_epoch: epoch,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: first_seq + i,
-            timestamp: now_ms(),
-            key: Some(Bytes::from(format!("k{}", first_seq + i))),
-            value: Some(Bytes::from(format!("v{}", first_seq + i))),
-            headers: Default::default(),
-        })
-        .collect();
-    encode(&records, Compression::Lz4)
+    rivulet::test_support::idempotent_batch(
+        pid,
+        epoch,
+        first_seq,
+        count,
+        now_ms(),
+        Compression::Lz4,
+    )
 }
 
 async fn init_producer_id(

@@ -1,4 +1,5 @@
-//! The one shared handle every connection holds: configuration, identity and topics.
+//! The one shared handle every connection holds: configuration, identity, the clock, topics,
+//! coordinators, the authorizer, metrics and the tracked background tasks.
 //!
 //! Identity lives in `meta.properties` in the data directory (Kafka's file name and keys): a
 //! cluster id generated once, the node id, and Rivulet's data format version. A directory of
@@ -11,9 +12,15 @@ use std::sync::Arc;
 use base64::Engine;
 use uuid::Uuid;
 
+use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::group::{GroupCoordinator, StoreError};
-use crate::metadata::{write_atomically, Metadata, TopicError};
+use crate::handlers::context::{Authorizer, Listener};
+use crate::log::write_atomically;
+use crate::metrics::RequestMetrics;
+use crate::partition::PartitionContext;
+use crate::tasks::Tasks;
+use crate::topics::{TopicError, TopicRegistry};
 use crate::txn::ProducerIdManager;
 
 /// The on-disk format this build reads and writes.
@@ -53,16 +60,22 @@ pub struct BrokerState {
     pub config: Config,
     /// The persisted cluster id.
     pub cluster_id: String,
-    /// Host advertised to clients.
-    pub advertised_host: String,
-    /// Port advertised to clients (the bound port when configured as 0).
-    pub advertised_port: i32,
+    /// The bound listeners, in configuration order.
+    pub listeners: Vec<Arc<Listener>>,
+    /// The one clock.
+    pub clock: SharedClock,
     /// Topics and partitions.
-    pub metadata: Metadata,
+    pub topics: TopicRegistry,
     /// Producer id allocation.
     pub producer_ids: ProducerIdManager,
     /// The group coordinator (this node coordinates every group).
     pub groups: GroupCoordinator,
+    /// Decides every ACL check (`handlers::context`).
+    pub authorizer: Arc<dyn Authorizer>,
+    /// Request latency per API.
+    pub metrics: RequestMetrics,
+    /// Tracked background work, awaited at shutdown.
+    pub tasks: Tasks,
 }
 
 /// A cheap, cloneable handle to the broker state.
@@ -76,9 +89,24 @@ impl std::ops::Deref for Broker {
     }
 }
 
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("node_id", &self.config.node_id)
+            .field("cluster_id", &self.cluster_id)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Broker {
-    /// Opens (creating if needed) the data directory and loads every topic.
-    pub fn open(config: Config, bound_port: u16) -> Result<Broker, StartupError> {
+    /// Opens (creating if needed) the data directory and loads every topic and group. Blocking.
+    pub fn open(
+        config: Config,
+        listeners: Vec<Arc<Listener>>,
+        clock: SharedClock,
+        authorizer: Arc<dyn Authorizer>,
+        tasks: Tasks,
+    ) -> Result<Broker, StartupError> {
         let dir = config.log_dir.clone();
         let io = |source| StartupError::Io {
             path: dir.display().to_string(),
@@ -86,41 +114,46 @@ impl Broker {
         };
         std::fs::create_dir_all(&dir).map_err(io)?;
         let cluster_id = load_or_create_identity(&dir, config.node_id)?;
-        let metadata = Metadata::open(&dir, &config)?;
+        let partition_ctx = PartitionContext {
+            clock: clock.clone(),
+            background: Arc::new(tasks.clone()),
+            producer_expiration_ms: config.producer_id_expiration_ms,
+        };
+        let topics = TopicRegistry::open(&dir, &config, partition_ctx)?;
         let producer_ids = ProducerIdManager::open(&dir).map_err(|source| StartupError::Io {
             path: dir.display().to_string(),
             source,
         })?;
-        let groups = GroupCoordinator::open(&dir, config.group.clone(), Arc::new(now_ms))?;
-        let advertised_port = if config.advertised_port == 0 {
-            bound_port
-        } else {
-            config.advertised_port
-        };
+        let group_clock = clock.clone();
+        let groups = GroupCoordinator::open(
+            &dir,
+            config.group.clone(),
+            Arc::new(move || group_clock.now_ms()),
+        )?;
         Ok(Broker(Arc::new(BrokerState {
-            advertised_host: config.advertised_host.clone(),
-            advertised_port: advertised_port as i32,
             cluster_id,
-            metadata,
+            listeners,
+            clock,
+            topics,
             producer_ids,
             groups,
+            authorizer,
+            metrics: RequestMetrics::default(),
+            tasks,
             config,
         })))
     }
 
-    /// Creates a topic with broker defaults, as auto-creation by Metadata does.
+    /// Creates a topic with broker defaults, as auto-creation by Metadata does. Blocking.
     pub fn auto_create_topic(&self, name: &str) -> Result<Uuid, TopicError> {
-        self.metadata
+        self.topics
             .create_topic(name, self.config.num_partitions, 1, BTreeMap::new(), false)
     }
-}
 
-/// Milliseconds since the Unix epoch, the unit of every Kafka timestamp.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    /// Now, by the broker's clock.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
 }
 
 fn load_or_create_identity(dir: &Path, node_id: i32) -> Result<String, StartupError> {
@@ -181,6 +214,7 @@ fn load_or_create_identity(dir: &Path, node_id: i32) -> Result<String, StartupEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handlers::context::AllowAll;
 
     fn config_in(dir: &Path, node_id: i32) -> Config {
         let mut s = BTreeMap::new();
@@ -189,29 +223,40 @@ mod tests {
         Config::from_settings(s).unwrap()
     }
 
-    #[test]
-    fn cluster_id_is_persisted_and_other_node_refused() {
+    fn open(config: Config) -> Result<Broker, StartupError> {
+        let (_tx, rx) = tokio::sync::watch::channel(false);
+        Broker::open(
+            config,
+            Vec::new(),
+            crate::clock::system(),
+            Arc::new(AllowAll),
+            Tasks::new(rx),
+        )
+    }
+
+    #[tokio::test]
+    async fn cluster_id_is_persisted_and_other_node_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let a = Broker::open(config_in(dir.path(), 1), 9092).unwrap();
+        let a = open(config_in(dir.path(), 1)).unwrap();
         let id = a.cluster_id.clone();
         assert_eq!(id.len(), 22);
         drop(a);
-        let b = Broker::open(config_in(dir.path(), 1), 9092).unwrap();
+        let b = open(config_in(dir.path(), 1)).unwrap();
         assert_eq!(b.cluster_id, id);
         drop(b);
-        let err = Broker::open(config_in(dir.path(), 2), 9092).err().unwrap();
+        let err = open(config_in(dir.path(), 2)).err().unwrap();
         assert!(err.to_string().contains("node.id 1"), "{err}");
     }
 
-    #[test]
-    fn foreign_format_refused() {
+    #[tokio::test]
+    async fn foreign_format_refused() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join(META_FILE),
             "version=1\ncluster.id=x\nnode.id=1\n",
         )
         .unwrap();
-        let err = Broker::open(config_in(dir.path(), 1), 9092).err().unwrap();
+        let err = open(config_in(dir.path(), 1)).err().unwrap();
         assert!(err.to_string().contains("rivulet.format.version"), "{err}");
     }
 }

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::group::GroupConfig;
-use crate::log::LogConfig;
+use crate::topics::config as topic_config;
 
 /// A configuration that cannot be used, with the key and the reason.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +42,10 @@ pub enum ConfigError {
 pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("listeners", "PLAINTEXT://127.0.0.1:9092"),
     ("advertised.listeners", "PLAINTEXT://localhost:9092"),
+    (
+        "listener.security.protocol.map",
+        "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+    ),
     ("node.id", "1"),
     ("log.dirs", "./rivulet-data"),
     ("num.partitions", "1"),
@@ -72,17 +76,47 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("offsets.retention.check.interval.ms", "600000"),
     ("offset.metadata.max.bytes", "4096"),
     ("offsets.topic.segment.bytes", "104857600"),
+    ("offsets.topic.num.partitions", "50"),
 ];
+
+/// How a listener's connections are secured (Kafka's `SecurityProtocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecurityProtocol {
+    /// No TLS, no SASL: every connection is the ANONYMOUS principal.
+    Plaintext,
+}
+
+impl SecurityProtocol {
+    /// Kafka's name of the protocol.
+    pub fn name(self) -> &'static str {
+        match self {
+            SecurityProtocol::Plaintext => "PLAINTEXT",
+        }
+    }
+}
+
+/// One listener: its name, how it is secured, where it binds and what it tells clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerConfig {
+    /// The listener name (`PLAINTEXT`, or a custom name mapped in
+    /// `listener.security.protocol.map`), upper-cased as Kafka normalises it.
+    pub name: String,
+    /// Its security protocol.
+    pub security_protocol: SecurityProtocol,
+    /// The address to bind (port 0: any free port).
+    pub bind: SocketAddr,
+    /// Host clients are told to connect to for this listener.
+    pub advertised_host: String,
+    /// Port clients are told to connect to; 0 means "the port actually bound".
+    pub advertised_port: u16,
+}
 
 /// The typed, validated broker configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Address the broker binds (`listeners`).
-    pub listener: SocketAddr,
-    /// Host clients are told to connect to (`advertised.listeners`).
-    pub advertised_host: String,
-    /// Port clients are told to connect to; 0 means "the port actually bound".
-    pub advertised_port: u16,
+    /// The listeners (`listeners`, `advertised.listeners`, `listener.security.protocol.map`);
+    /// never empty, names unique.
+    pub listeners: Vec<ListenerConfig>,
     /// This broker's id (`node.id`).
     pub node_id: i32,
     /// Data directory (`log.dirs`; only the first directory is used).
@@ -128,27 +162,14 @@ impl Config {
             .collect();
         for (k, v) in &explicit {
             let key = normalize_alias(k, v);
-            if !raw.contains_key(&key.0) && !crate::topic_config::is_topic_default_key(&key.0) {
+            if !raw.contains_key(&key.0) && !topic_config::is_topic_default_key(&key.0) {
                 return Err(ConfigError::Unknown(k.clone()));
             }
             raw.insert(key.0, key.1);
         }
-        let (listener_host, listener_port) = parse_listener("listeners", &raw["listeners"])?;
-        let listener: SocketAddr = format!("{listener_host}:{listener_port}")
-            .parse()
-            .or_else(|_| {
-                std::net::ToSocketAddrs::to_socket_addrs(&(listener_host.as_str(), listener_port))
-                    .ok()
-                    .and_then(|mut it| it.next())
-                    .ok_or(())
-            })
-            .map_err(|_| invalid("listeners", &raw["listeners"], "cannot resolve host"))?;
-        let (advertised_host, advertised_port) =
-            parse_listener("advertised.listeners", &raw["advertised.listeners"])?;
+        let listeners = parse_listeners(&raw)?;
         let config = Config {
-            listener,
-            advertised_host,
-            advertised_port,
+            listeners,
             node_id: parse_num(&raw, "node.id", 0, i32::MAX as i64)? as i32,
             log_dir: PathBuf::from(
                 raw["log.dirs"]
@@ -201,10 +222,12 @@ impl Config {
         ] {
             parse_num(&config.raw, key, i64::MIN, i64::MAX)?;
         }
-        for (topic_key, broker_key) in crate::topic_config::BROKER_KEYS {
-            if let Some(v) = config.raw.get(*broker_key) {
-                crate::topic_config::validate(topic_key, v)
-                    .map_err(|reason| invalid(broker_key, v, &reason))?;
+        // Every broker-level topic default must be a valid topic value, so resolving a topic's
+        // config can only fail on the topic's own overrides.
+        for def in topic_config::TOPIC_CONFIGS {
+            if let Some(v) = def.broker_key.and_then(|k| config.raw.get(k)) {
+                topic_config::validate(def.name, v)
+                    .map_err(|reason| invalid(def.broker_key.unwrap_or(def.name), v, &reason))?;
             }
         }
         Ok(config)
@@ -212,29 +235,7 @@ impl Config {
 
     /// The broker-wide default for a topic-level setting, by its topic-level name.
     pub fn topic_default(&self, topic_key: &str) -> Option<String> {
-        crate::topic_config::broker_default(self, topic_key)
-    }
-
-    /// The log settings for a topic with the given overrides.
-    pub fn log_config(&self, overrides: &BTreeMap<String, String>) -> LogConfig {
-        let get = |k: &str| -> Option<i64> {
-            overrides
-                .get(k)
-                .cloned()
-                .or_else(|| self.topic_default(k))
-                .and_then(|v| v.parse().ok())
-        };
-        let d = LogConfig::default();
-        LogConfig {
-            segment_bytes: get("segment.bytes").map_or(d.segment_bytes, |v| v.max(1) as u64),
-            segment_ms: get("segment.ms").unwrap_or(d.segment_ms),
-            index_interval_bytes: get("index.interval.bytes").map_or(d.index_interval_bytes, |v| {
-                v.clamp(0, u32::MAX as i64) as u32
-            }),
-            segment_index_bytes: get("segment.index.bytes").map_or(d.segment_index_bytes, |v| {
-                v.clamp(8, u32::MAX as i64) as u32
-            }),
-        }
+        topic_config::broker_default(self, topic_key)
     }
 }
 
@@ -264,6 +265,7 @@ fn group_config(raw: &BTreeMap<String, String>) -> Result<GroupConfig, ConfigErr
         )?,
         offset_metadata_max_bytes: parse_num(raw, "offset.metadata.max.bytes", 0, int)? as usize,
         segment_bytes: parse_num(raw, "offsets.topic.segment.bytes", 1, int)? as u64,
+        num_partitions: parse_num(raw, "offsets.topic.num.partitions", 1, int)? as i32,
         ..GroupConfig::default()
     })
 }
@@ -322,31 +324,134 @@ fn parse_bool(raw: &BTreeMap<String, String>, key: &str) -> Result<bool, ConfigE
     }
 }
 
-/// Parses the first `PLAINTEXT://host:port` of a listener list into host and port.
-fn parse_listener(key: &str, value: &str) -> Result<(String, u16), ConfigError> {
-    let first = value.split(',').next().unwrap_or("").trim();
-    let rest = match first.split_once("://") {
-        Some((proto, rest)) => {
-            if !proto.eq_ignore_ascii_case("PLAINTEXT") {
+/// Parses `listeners`, `advertised.listeners` and `listener.security.protocol.map` as Kafka's
+/// `KafkaConfig` does: `NAME://host:port` entries, names upper-cased and unique, each name's
+/// protocol from the map; advertised names a subset of the listeners' (a listener without an
+/// advertised entry advertises its bind address); no two listeners on one port (but 0).
+fn parse_listeners(raw: &BTreeMap<String, String>) -> Result<Vec<ListenerConfig>, ConfigError> {
+    let map_value = &raw["listener.security.protocol.map"];
+    let mut protocols = BTreeMap::new();
+    for entry in map_value
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        let (name, protocol) = entry.split_once(':').ok_or_else(|| {
+            invalid(
+                "listener.security.protocol.map",
+                map_value,
+                "expected NAME:PROTOCOL pairs",
+            )
+        })?;
+        protocols.insert(
+            name.trim().to_ascii_uppercase(),
+            protocol.trim().to_ascii_uppercase(),
+        );
+    }
+    let listeners_value = &raw["listeners"];
+    let mut listeners: Vec<ListenerConfig> = Vec::new();
+    for (name, host, port) in parse_endpoints("listeners", listeners_value)? {
+        let protocol = match protocols.get(&name).map(String::as_str) {
+            Some("PLAINTEXT") => SecurityProtocol::Plaintext,
+            Some("SSL") | Some("SASL_PLAINTEXT") | Some("SASL_SSL") => {
                 return Err(invalid(
-                    key,
-                    value,
+                    "listeners",
+                    listeners_value,
                     "only PLAINTEXT listeners are supported",
-                ));
+                ))
             }
-            rest
+            _ => {
+                return Err(invalid(
+                    "listeners",
+                    listeners_value,
+                    &format!("No security protocol defined for listener {name}"),
+                ))
+            }
+        };
+        if listeners.iter().any(|l| l.name == name) {
+            return Err(invalid(
+                "listeners",
+                listeners_value,
+                &format!("listener name {name} is used twice"),
+            ));
         }
-        None => first,
-    };
-    let (host, port) = rest
-        .rsplit_once(':')
-        .ok_or_else(|| invalid(key, value, "expected PLAINTEXT://HOST:PORT"))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| invalid(key, value, "port is not a number in [0, 65535]"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let host = if host.is_empty() { "0.0.0.0" } else { host };
-    Ok((host.to_string(), port))
+        if port != 0 && listeners.iter().any(|l| l.bind.port() == port) {
+            return Err(invalid(
+                "listeners",
+                listeners_value,
+                &format!("port {port} is used twice"),
+            ));
+        }
+        let bind_host = if host.is_empty() { "0.0.0.0" } else { &host };
+        let bind: SocketAddr = format!("{bind_host}:{port}")
+            .parse()
+            .or_else(|_| {
+                std::net::ToSocketAddrs::to_socket_addrs(&(bind_host, port))
+                    .ok()
+                    .and_then(|mut it| it.next())
+                    .ok_or(())
+            })
+            .map_err(|_| invalid("listeners", listeners_value, "cannot resolve host"))?;
+        listeners.push(ListenerConfig {
+            name,
+            security_protocol: protocol,
+            bind,
+            advertised_host: bind_host.to_string(),
+            advertised_port: port,
+        });
+    }
+    if listeners.is_empty() {
+        return Err(invalid("listeners", listeners_value, "no listener"));
+    }
+    let advertised_value = &raw["advertised.listeners"];
+    for (name, host, port) in parse_endpoints("advertised.listeners", advertised_value)? {
+        let Some(listener) = listeners.iter_mut().find(|l| l.name == name) else {
+            return Err(invalid(
+                "advertised.listeners",
+                advertised_value,
+                "advertised.listeners listener names must be equal to or a subset of the ones defined in listeners",
+            ));
+        };
+        if host == "0.0.0.0" {
+            return Err(invalid(
+                "advertised.listeners",
+                advertised_value,
+                "0.0.0.0 is not a valid address to advertise",
+            ));
+        }
+        listener.advertised_host = if host.is_empty() {
+            listener.bind.ip().to_string()
+        } else {
+            host
+        };
+        listener.advertised_port = port;
+    }
+    Ok(listeners)
+}
+
+/// `NAME://host:port` entries (a bare `host:port` is `PLAINTEXT`), name upper-cased, IPv6 hosts
+/// without brackets.
+fn parse_endpoints(key: &str, value: &str) -> Result<Vec<(String, String, u16)>, ConfigError> {
+    let mut out = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (name, rest) = entry.split_once("://").unwrap_or(("PLAINTEXT", entry));
+        let name = name.trim().to_ascii_uppercase();
+        if name.is_empty() {
+            return Err(invalid(key, value, "a listener needs a name"));
+        }
+        let (host, port) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| invalid(key, value, "expected NAME://HOST:PORT"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| invalid(key, value, "port is not a number in [0, 65535]"))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        out.push((name, host, port));
+    }
+    Ok(out)
 }
 
 /// Reads a TOML file into flat Kafka keys: `"log.dirs" = "x"` and `[log] dirs = "x"` both work.
@@ -402,7 +507,7 @@ pub fn settings_from_env() -> BTreeMap<String, String> {
         if let Some(rest) = name.strip_prefix("RIVULET_") {
             let key = rest.to_ascii_lowercase().replace('_', ".");
             if BROKER_DEFAULTS.iter().any(|(k, _)| *k == key)
-                || crate::topic_config::is_topic_default_key(&key)
+                || topic_config::is_topic_default_key(&key)
             {
                 out.insert(key, value);
             }
@@ -418,8 +523,10 @@ mod tests {
     #[test]
     fn defaults_are_kafka_defaults() {
         let c = Config::default();
-        assert_eq!(c.listener.port(), 9092);
-        assert_eq!(c.advertised_host, "localhost");
+        assert_eq!(c.listeners.len(), 1);
+        assert_eq!(c.listeners[0].bind.port(), 9092);
+        assert_eq!(c.listeners[0].advertised_host, "localhost");
+        assert_eq!(c.listeners[0].name, "PLAINTEXT");
         assert_eq!(c.message_max_bytes, 1_048_588);
         assert_eq!(c.socket_request_max_bytes, 104_857_600);
         assert!(c.auto_create_topics);
@@ -433,7 +540,7 @@ mod tests {
         s.insert("log.roll.hours".into(), "2".into());
         s.insert("num.partitions".into(), "6".into());
         let c = Config::from_settings(s).unwrap();
-        assert_eq!(c.listener.port(), 0);
+        assert_eq!(c.listeners[0].bind.port(), 0);
         assert_eq!(c.raw["log.roll.ms"], "7200000");
         assert_eq!(c.num_partitions, 6);
     }
@@ -451,6 +558,55 @@ mod tests {
         assert!(Config::from_settings(s).is_err());
         let mut s = BTreeMap::new();
         s.insert("listeners".into(), "SSL://h:1".into());
+        assert!(Config::from_settings(s).is_err());
+    }
+
+    #[test]
+    fn several_named_listeners() {
+        let mut s = BTreeMap::new();
+        s.insert(
+            "listeners".into(),
+            "PLAINTEXT://127.0.0.1:9092,internal://127.0.0.1:9093".into(),
+        );
+        s.insert(
+            "listener.security.protocol.map".into(),
+            "PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT".into(),
+        );
+        s.insert(
+            "advertised.listeners".into(),
+            "PLAINTEXT://broker.example:9092".into(),
+        );
+        let c = Config::from_settings(s.clone()).unwrap();
+        let names: Vec<&str> = c.listeners.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["PLAINTEXT", "INTERNAL"]);
+        assert_eq!(c.listeners[0].advertised_host, "broker.example");
+        // Not advertised: the bind address is.
+        assert_eq!(
+            (
+                c.listeners[1].advertised_host.as_str(),
+                c.listeners[1].advertised_port
+            ),
+            ("127.0.0.1", 9093)
+        );
+        let refuse = |key: &str, value: &str| {
+            let mut s = s.clone();
+            s.insert(key.into(), value.into());
+            Config::from_settings(s).is_err()
+        };
+        assert!(refuse("listeners", "PLAINTEXT://:1,PLAINTEXT://:2"));
+        assert!(refuse("listeners", "PLAINTEXT://:1,INTERNAL://:1"));
+        assert!(refuse("listeners", "OTHER://:1"));
+        assert!(refuse("advertised.listeners", "OTHER://h:1"));
+        assert!(refuse("advertised.listeners", "PLAINTEXT://0.0.0.0:1"));
+    }
+
+    #[test]
+    fn broker_topic_defaults_are_validated() {
+        let mut s = BTreeMap::new();
+        s.insert("log.cleaner.min.cleanable.ratio".into(), "2".into());
+        assert!(Config::from_settings(s).is_err());
+        let mut s = BTreeMap::new();
+        s.insert("offsets.topic.num.partitions".into(), "0".into());
         assert!(Config::from_settings(s).is_err());
     }
 

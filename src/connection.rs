@@ -1,43 +1,90 @@
 //! One task pair per client connection: the reader decodes frames and dispatches them in
 //! arrival order; the writer sends the replies in that same order, awaiting deferred ones
 //! (acks=all fsyncs, long-poll fetches) without holding up the reading of later requests.
+//!
+//! The connection is generic over its transport ([`Transport`]): a TCP stream today, a TLS
+//! stream once the security work wraps one. It owns the connection's [`Session`] (what the client
+//! said of itself; later its SASL state) and measures every request's latency, from decoded frame
+//! to written response, in the broker's `metrics`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
 
 use futures_util::StreamExt;
-use kafka_protocol::messages::{ApiKey, ResponseKind};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::OwnedWriteHalf;
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 
 use crate::broker::Broker;
-use crate::handlers::{self, api_versions, Reply};
+use crate::handlers::context::{Listener, Session};
+use crate::handlers::{self, api_versions, registry, Reply, RequestContext};
 use crate::protocol::{decode_request, encode_response, FrameError};
 
 /// Replies a connection may have outstanding before it stops reading (back-pressure on
 /// clients that pipeline deeply).
 const MAX_IN_FLIGHT: usize = 64;
 
+/// A byte stream a connection can be served over, split into its two directions.
+pub trait Transport: Send + 'static {
+    /// The reading half.
+    type Read: AsyncRead + Unpin + Send + 'static;
+    /// The writing half.
+    type Write: AsyncWrite + Unpin + Send + 'static;
+    /// Splits the stream.
+    fn into_halves(self) -> (Self::Read, Self::Write);
+}
+
+impl Transport for TcpStream {
+    type Read = tokio::net::tcp::OwnedReadHalf;
+    type Write = tokio::net::tcp::OwnedWriteHalf;
+    fn into_halves(self) -> (Self::Read, Self::Write) {
+        // Owned halves of a socket: no lock between the reader and the writer.
+        self.into_split()
+    }
+}
+
+/// Any other async stream (a TLS stream, an in-memory duplex in tests), split with
+/// `tokio::io::split`.
+#[derive(Debug)]
+pub struct Stream<T>(pub T);
+
+impl<T: AsyncRead + AsyncWrite + Send + 'static> Transport for Stream<T> {
+    type Read = tokio::io::ReadHalf<T>;
+    type Write = tokio::io::WriteHalf<T>;
+    fn into_halves(self) -> (Self::Read, Self::Write) {
+        tokio::io::split(self.0)
+    }
+}
+
 /// A reply in its place in the response order.
 struct Outgoing {
     api_key: ApiKey,
     version: i16,
     correlation_id: i32,
+    started: Instant,
     reply: Reply,
 }
 
 /// Serves one client until it disconnects, sends something we close on, or shutdown.
-pub async fn serve(socket: TcpStream, broker: Broker, mut shutdown: watch::Receiver<bool>) {
-    let peer = socket.peer_addr().ok();
-    let _ = socket.set_nodelay(true);
-    let (read_half, write_half) = socket.into_split();
+pub async fn serve<T: Transport>(
+    transport: T,
+    peer: Option<SocketAddr>,
+    listener: Arc<Listener>,
+    broker: Broker,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (read_half, write_half) = transport.into_halves();
     let codec = LengthDelimitedCodec::builder()
         .length_field_length(4)
         .max_frame_length(broker.config.socket_request_max_bytes)
         .new_codec();
     let mut frames = FramedRead::new(read_half, codec);
     let (tx, rx) = mpsc::channel::<Outgoing>(MAX_IN_FLIGHT);
-    let writer = tokio::spawn(write_loop(write_half, rx));
+    let writer = tokio::spawn(write_loop(write_half, rx, broker.clone()));
+    let mut session = Session::new();
     loop {
         let frame = tokio::select! {
             frame = frames.next() => frame,
@@ -52,17 +99,33 @@ pub async fn serve(socket: TcpStream, broker: Broker, mut shutdown: watch::Recei
                 break;
             }
         };
-        let out = match decode_request(bytes) {
-            Ok(mut request) => {
-                request.peer = peer;
-                let api_key = request.api_key;
+        let started = Instant::now();
+        let out = match decode_request(bytes, registry::range_of) {
+            Ok(request) => {
+                if let RequestKind::ApiVersions(req) = &request.body {
+                    if !req.client_software_name.is_empty() {
+                        session.client_software = Some((
+                            req.client_software_name.to_string(),
+                            req.client_software_version.to_string(),
+                        ));
+                    }
+                }
                 let version = request.header.request_api_version;
-                let correlation_id = request.header.correlation_id;
-                let reply = handlers::dispatch(&broker, request).await;
-                Outgoing {
-                    api_key,
+                let ctx = RequestContext {
+                    broker: &broker,
+                    header: &request.header,
+                    api_key: request.api_key,
                     version,
-                    correlation_id,
+                    peer,
+                    listener: &listener,
+                    session: &session,
+                };
+                let reply = handlers::dispatch(&ctx, request.body);
+                Outgoing {
+                    api_key: request.api_key,
+                    version,
+                    correlation_id: request.header.correlation_id,
+                    started,
                     reply,
                 }
             }
@@ -79,6 +142,7 @@ pub async fn serve(socket: TcpStream, broker: Broker, mut shutdown: watch::Recei
                     api_key: ApiKey::ApiVersions,
                     version: 0,
                     correlation_id,
+                    started,
                     reply: Reply::now(ResponseKind::ApiVersions(
                         api_versions::unsupported_version(),
                     )),
@@ -98,13 +162,21 @@ pub async fn serve(socket: TcpStream, broker: Broker, mut shutdown: watch::Recei
     let _ = writer.await;
 }
 
-/// Writes replies in request order; ends when the reader is done or a write fails.
-async fn write_loop(mut socket: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>) {
+/// Writes replies in request order, recording each request's latency once its response is
+/// written; ends when the reader is done or a write fails.
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut socket: W,
+    mut rx: mpsc::Receiver<Outgoing>,
+    broker: Broker,
+) {
     while let Some(out) = rx.recv().await {
         let body = match out.reply {
             Reply::Now(body) => *body,
             Reply::Later(fut) => fut.await,
-            Reply::Nothing => continue,
+            Reply::Nothing => {
+                broker.metrics.record(out.api_key, out.started.elapsed());
+                continue;
+            }
             Reply::Close => break,
         };
         let frame = match encode_response(out.api_key, out.version, out.correlation_id, &body) {
@@ -117,6 +189,7 @@ async fn write_loop(mut socket: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>
         if socket.write_all(&frame).await.is_err() {
             break;
         }
+        broker.metrics.record(out.api_key, out.started.elapsed());
     }
     let _ = socket.shutdown().await;
 }

@@ -3,29 +3,48 @@
 //! A request's path, one module per step:
 //!
 //! ```text
-//! server      accept loop, connection permits, shutdown fan-out
-//!   connection  read frame (4-byte size) -> protocol::decode_request -> handlers::dispatch
-//!     protocol    header by version, the one api/version table, response encoding
-//!     handlers    one file per API family; error_codes maps every internal error to Kafka's
-//!       broker      shared handle: config, identity (meta.properties), metadata
-//!       metadata    topics and partitions, persisted atomically
-//!       group       classic consumer groups (one lock each) and committed offsets, in a group log
-//!       txn         producer ids, per-partition producer state (idempotence)
-//!       log         segments, offset and time indexes, recovery, group-commit fsync
-//!   connection  <- replies written in request order (deferred ones awaited in place)
+//! server        listeners, connection permits, tracked background tasks, shutdown
+//!   connection    one per client, over any transport: frame -> decode -> dispatch, replies in
+//!                 request order, latency per API (metrics); owns the session
+//!     protocol      framing, header versions, request decoding, response encoding
+//!     handlers      registry: the one API table (ApiVersions, decoding, dispatch derive from it)
+//!                   context: request context, session, principal, the authorize() hook
+//!                   one file per API family; error_codes maps every internal error to Kafka's
+//!       broker        shared handle: config, clock, identity, registries, coordinators
+//!       topics        the topic registry and typed topic configs (Kafka's LogConfig)
+//!       partition     one partition: append as leader/follower, reads up to HW/LSO, producer
+//!                     state, high watermark, leader epoch, truncation
+//!         log           segments, indexes, epoch cache, recovery, group-commit fsync (std::fs only)
+//!       coordinator   the coordinator runtime: shards over a log, key locks, commit via a
+//!                     partition writer, replay, snapshots, timers
+//!         group         the group coordinator shard: group types (classic), offset store
+//!         txn           producer ids; the transaction coordinator shard comes here
+//!   connection    <- replies written in request order (deferred ones awaited in place)
 //! ```
 //!
-//! The log is synchronous std::fs code with no tokio inside and no knowledge of requests; the
-//! handlers never touch sockets.
+//! Rules every module keeps:
+//! - The log is synchronous std::fs code with no tokio inside and no knowledge of requests;
+//!   the handlers never touch sockets; only `handlers::error_codes` turns errors into codes.
+//! - Blocking: page-cache appends (and reads) may run inline on an async worker; every fsync,
+//!   rename and unlink runs off the async workers, on the blocking pool (a deferred reply, a
+//!   `spawn_blocking`, or the broker's tracked `tasks`). Locks are never held across an fsync.
+//! - Time comes from the broker's one `clock`, so tests drive it instead of sleeping.
+//! - Every background task is tracked (`tasks`) and awaited at shutdown before logs close.
+//! - No global lock on the hot path: per-partition and per-group locks, lock-free lookups.
 
 pub mod broker;
+pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod group;
 pub mod handlers;
 pub mod log;
-pub mod metadata;
+pub mod metrics;
+pub mod partition;
 pub mod protocol;
 pub mod server;
-pub mod topic_config;
+pub mod tasks;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
+pub mod topics;
 pub mod txn;

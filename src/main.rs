@@ -29,6 +29,9 @@ struct Cli {
     /// Any broker setting as key=value, e.g. --override num.partitions=6 (repeatable).
     #[arg(long = "override", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
+    /// Print the API table (`key name min served_min max` per line) and exit.
+    #[arg(long)]
+    api_versions: bool,
 }
 
 fn settings(cli: &Cli) -> Result<BTreeMap<String, String>, String> {
@@ -65,6 +68,10 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
+    if cli.api_versions {
+        print!("{}", rivulet::handlers::registry::describe());
+        return ExitCode::SUCCESS;
+    }
     let config =
         match settings(&cli).and_then(|s| Config::from_settings(s).map_err(|e| e.to_string())) {
             Ok(c) => c,

@@ -1,19 +1,30 @@
-//! The accept loop: a permit per connection (`max.connections`), one shutdown signal that
-//! reaches every connection, and a clean close of every log once they have finished.
+//! The server: one bound socket per listener, a permit per connection (`max.connections`), one
+//! shutdown signal that reaches every connection and background task, and a clean close of
+//! every log once they have all finished.
+//!
+//! Background work runs through the broker's tracked [`Tasks`]: the periodic flush, retention,
+//! producer expiry and group timers, and one-off blocking jobs (producer snapshots). Shutdown
+//! stops accepting, answers parked group requests, drains connections, waits for every tracked
+//! task, then closes the group log and every partition, all bounded by [`DRAIN_TIMEOUT`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::select_all;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::broker::{Broker, StartupError};
+use crate::clock::{self, SharedClock};
 use crate::config::Config;
 use crate::connection;
+use crate::handlers::context::{AllowAll, Authorizer, Listener};
+use crate::tasks::Tasks;
 
-/// How long shutdown waits for in-flight requests (a parked fetch waits at most its max_wait).
+/// How long shutdown waits for in-flight requests (a parked fetch waits at most its max_wait),
+/// and then for background tasks.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often group timers (sessions, rebalance and initial delays) are checked.
 const GROUP_TICK: Duration = Duration::from_millis(100);
@@ -21,7 +32,7 @@ const GROUP_TICK: Duration = Duration::from_millis(100);
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    /// The listener address could not be bound.
+    /// A listener address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         /// The address.
@@ -34,9 +45,28 @@ pub enum ServerError {
     Startup(#[from] StartupError),
 }
 
-/// A running broker: its bound address and the means to stop it.
+/// What a broker is started with besides its configuration (tests inject a manual clock or an
+/// authorizer here).
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// The clock every component uses.
+    pub clock: SharedClock,
+    /// The authorizer every ACL check asks.
+    pub authorizer: Arc<dyn Authorizer>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> ServerOptions {
+        ServerOptions {
+            clock: clock::system(),
+            authorizer: Arc::new(AllowAll),
+        }
+    }
+}
+
+/// A running broker: its bound addresses and the means to stop it.
 pub struct ServerHandle {
-    /// The address the listener is bound to (the real port when configured as 0).
+    /// The address the first listener is bound to (the real port when configured as 0).
     pub addr: SocketAddr,
     /// The broker state, for in-process tests.
     pub broker: Broker,
@@ -45,7 +75,13 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    /// Stops accepting, lets connections finish their in-flight requests, closes every log.
+    /// Every listener, bound.
+    pub fn listeners(&self) -> &[Arc<Listener>] {
+        &self.broker.listeners
+    }
+
+    /// Stops accepting, lets connections finish their in-flight requests, waits for background
+    /// tasks, closes every log.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
@@ -57,34 +93,50 @@ impl ServerHandle {
     }
 }
 
-/// Binds the listener, opens the data directory and starts accepting connections.
+/// Binds the listeners, opens the data directory and starts accepting connections.
 pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
-    let listener =
-        TcpListener::bind(config.listener)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: config.listener,
-                source,
-            })?;
-    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
-        addr: config.listener,
-        source,
-    })?;
-    let port = addr.port();
-    let broker = tokio::task::spawn_blocking(move || Broker::open(config, port))
-        .await
-        .map_err(|e| {
-            ServerError::Startup(StartupError::Refused {
-                path: String::new(),
-                reason: format!("startup task failed: {e}"),
-            })
-        })??;
+    start_with(config, ServerOptions::default()).await
+}
+
+/// [`start`] with an injected clock and authorizer.
+pub async fn start_with(
+    config: Config,
+    options: ServerOptions,
+) -> Result<ServerHandle, ServerError> {
+    let mut sockets = Vec::with_capacity(config.listeners.len());
+    let mut listeners = Vec::with_capacity(config.listeners.len());
+    for l in &config.listeners {
+        let bind_error = |source| ServerError::Bind {
+            addr: l.bind,
+            source,
+        };
+        let socket = TcpListener::bind(l.bind).await.map_err(bind_error)?;
+        let bound = socket.local_addr().map_err(bind_error)?;
+        listeners.push(Arc::new(Listener::bound(l, bound)));
+        sockets.push(socket);
+    }
+    let addr = listeners[0].bound;
     let (shutdown, rx) = watch::channel(false);
-    let task = tokio::spawn(accept_loop(listener, broker.clone(), rx.clone()));
-    tokio::spawn(flush_loop(broker.clone(), rx.clone()));
-    tokio::spawn(producer_expiry_loop(broker.clone(), rx.clone()));
-    tokio::spawn(retention_loop(broker.clone(), rx.clone()));
-    tokio::spawn(group_tick_loop(broker.clone(), rx));
+    let tasks = Tasks::new(rx.clone());
+    let opened = {
+        let (listeners, tasks) = (listeners.clone(), tasks.clone());
+        tokio::task::spawn_blocking(move || {
+            Broker::open(config, listeners, options.clock, options.authorizer, tasks)
+        })
+        .await
+    };
+    let broker = opened.map_err(|e| {
+        ServerError::Startup(StartupError::Refused {
+            path: String::new(),
+            reason: format!("startup task failed: {e}"),
+        })
+    })??;
+    start_background(&broker);
+    let task = tokio::spawn(accept_loop(
+        sockets.into_iter().zip(listeners).collect(),
+        broker.clone(),
+        rx,
+    ));
     tracing::info!(%addr, cluster_id = %broker.cluster_id, "rivulet is serving");
     Ok(ServerHandle {
         addr,
@@ -94,141 +146,82 @@ pub async fn start(config: Config) -> Result<ServerHandle, ServerError> {
     })
 }
 
-/// Runs `work` on a blocking thread every `period` (the first time one period after start)
-/// until shutdown: the periodic file work (fsyncs, unlinks) never runs on an async worker, and a
-/// slow round delays the next instead of piling rounds up.
-async fn every_period_blocking<F>(
-    period: Duration,
-    mut shutdown: watch::Receiver<bool>,
-    what: &'static str,
-    work: F,
-) where
-    F: Fn() + Send + Sync + 'static,
-{
-    let work = Arc::new(work);
-    let mut ticker = tokio::time::interval(period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker.tick().await;
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.changed() => return,
-        }
-        let w = work.clone();
-        if let Err(e) = tokio::task::spawn_blocking(move || w()).await {
-            tracing::error!(error = %e, task = what, "periodic task failed");
-        }
-    }
-}
-
-/// Fsyncs every partition periodically (`log.flush.offset.checkpoint.interval.ms`), so acks=1
-/// data reaches the disk within a bounded time and the recovery point keeps moving, which bounds
-/// what an unclean restart has to rescan.
-async fn flush_loop(broker: Broker, shutdown: watch::Receiver<bool>) {
-    let period = Duration::from_millis(broker.config.flush_checkpoint_interval_ms.max(1));
-    every_period_blocking(period, shutdown, "flush", move || {
-        for topic in broker.metadata.topics() {
-            let partitions = topic.partitions.read().clone();
-            for p in partitions {
-                if let Err(e) = p.log.sync(p.log.log_end_offset()) {
-                    tracing::error!(topic = %topic.name, partition = p.index, error = %e, "periodic flush failed");
+/// Starts the periodic background loops, each tracked by the broker's tasks.
+fn start_background(broker: &Broker) {
+    let tasks = &broker.tasks;
+    // Every partition fsynced periodically (`log.flush.offset.checkpoint.interval.ms`), so
+    // acks=1 data reaches the disk within a bounded time and the recovery point keeps moving,
+    // which bounds what an unclean restart has to rescan.
+    let b = broker.clone();
+    tasks.every_period_blocking(
+        Duration::from_millis(broker.config.flush_checkpoint_interval_ms.max(1)),
+        "flush",
+        move || {
+            for p in b.topics.all_partitions() {
+                if let Err(e) = p.flush() {
+                    tracing::error!(topic = %p.topic(), partition = p.index(), error = %e, "periodic flush failed");
                 }
             }
-        }
-        if let Err(e) = broker.groups.flush() {
-            tracing::error!(error = %e, "periodic flush of the group log failed");
-        }
-    })
-    .await;
-}
-
-/// Deletes the segments of `delete`-policy topics that are past `retention.ms` or beyond
-/// `retention.bytes`, every `log.retention.check.interval.ms`, as Kafka's log manager does.
-async fn retention_loop(broker: Broker, shutdown: watch::Receiver<bool>) {
-    let period = Duration::from_millis(broker.config.retention_check_interval_ms);
-    every_period_blocking(period, shutdown, "retention", move || {
-        let now = crate::broker::now_ms();
-        for topic in broker.metadata.topics() {
-            let setting = |key: &str| {
-                topic
-                    .config_value(&broker.config, key)
-                    .and_then(|v| v.trim().parse::<i64>().ok())
-                    .unwrap_or(-1)
-            };
-            let policy = topic
-                .config_value(&broker.config, "cleanup.policy")
-                .unwrap_or_default();
-            if !policy.split(',').any(|c| c.trim() == "delete") {
-                continue;
+            if let Err(e) = b.groups.flush() {
+                tracing::error!(error = %e, "periodic flush of the group log failed");
             }
-            let (ms, bytes) = (setting("retention.ms"), setting("retention.bytes"));
-            let partitions = topic.partitions.read().clone();
-            for p in partitions {
-                match p.log.apply_retention(now, ms, bytes) {
+        },
+    );
+    // Segments of `delete`-policy topics past `retention.ms` or beyond `retention.bytes`, every
+    // `log.retention.check.interval.ms`, as Kafka's log manager does.
+    let b = broker.clone();
+    tasks.every_period_blocking(
+        Duration::from_millis(broker.config.retention_check_interval_ms),
+        "retention",
+        move || {
+            let now = b.now_ms();
+            for p in b.topics.all_partitions() {
+                match p.apply_retention(now) {
                     Ok(0) => {}
                     Ok(n) => {
-                        tracing::info!(topic = %topic.name, partition = p.index, segments = n, "retention deleted segments")
+                        tracing::info!(topic = %p.topic(), partition = p.index(), segments = n, "retention deleted segments")
                     }
                     Err(e) => {
-                        tracing::error!(topic = %topic.name, partition = p.index, error = %e, "retention failed")
+                        tracing::error!(topic = %p.topic(), partition = p.index(), error = %e, "retention failed")
                     }
                 }
             }
-        }
-    })
-    .await;
-}
-
-/// Drives the group coordinator's timers: session expiry, rebalance and sync timeouts, the
-/// initial rebalance delay, and the periodic offset expiry.
-async fn group_tick_loop(broker: Broker, mut shutdown: watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(GROUP_TICK);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.changed() => return,
-        }
-        broker.groups.tick(crate::broker::now_ms());
-        if broker.groups.snapshot_due() {
-            // File I/O and an fsync: off the async workers. Ticks go on meanwhile.
-            let groups = broker.groups.clone();
-            tokio::task::spawn_blocking(move || {
-                if let Err(e) = groups.write_snapshot() {
-                    tracing::error!(error = %e, "group snapshot failed");
-                }
-            });
-        }
-    }
-}
-
-/// Forgets idempotent producers idle for `producer.id.expiration.ms`, checking every
-/// `producer.id.expiration.check.interval.ms`, as Kafka does.
-async fn producer_expiry_loop(broker: Broker, mut shutdown: watch::Receiver<bool>) {
-    let period = Duration::from_millis(broker.config.producer_id_expiration_check_interval_ms);
-    let mut ticker = tokio::time::interval(period);
-    ticker.tick().await;
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.changed() => return,
-        }
-        let now = crate::broker::now_ms();
-        for topic in broker.metadata.topics() {
-            for p in topic.partitions.read().iter() {
-                let expired = p
-                    .producers
-                    .lock()
-                    .expire(now, broker.config.producer_id_expiration_ms);
+        },
+    );
+    // Idempotent producers idle for `producer.id.expiration.ms`, checked every
+    // `producer.id.expiration.check.interval.ms`, as Kafka does.
+    let b = broker.clone();
+    tasks.every_period_blocking(
+        Duration::from_millis(broker.config.producer_id_expiration_check_interval_ms),
+        "producer expiry",
+        move || {
+            let now = b.now_ms();
+            for p in b.topics.all_partitions() {
+                let expired = p.expire_producers(now);
                 if expired > 0 {
-                    tracing::debug!(topic = %topic.name, partition = p.index, expired, "producer ids expired");
+                    tracing::debug!(topic = %p.topic(), partition = p.index(), expired, "producer ids expired");
                 }
             }
+        },
+    );
+    // The group coordinator's timers: session expiry, rebalance and sync timeouts, the initial
+    // rebalance delay, the periodic offset expiry; and its snapshot after a roll.
+    let b = broker.clone();
+    tasks.every_period_blocking(GROUP_TICK, "group timers", move || {
+        b.groups.tick(b.now_ms());
+        if b.groups.snapshot_due() {
+            if let Err(e) = b.groups.write_snapshot() {
+                tracing::error!(error = %e, "group snapshot failed");
+            }
         }
-    }
+    });
 }
 
-async fn accept_loop(listener: TcpListener, broker: Broker, mut shutdown: watch::Receiver<bool>) {
+async fn accept_loop(
+    sockets: Vec<(TcpListener, Arc<Listener>)>,
+    broker: Broker,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let permits = Arc::new(Semaphore::new(broker.config.max_connections));
     let mut connections = JoinSet::new();
     loop {
@@ -239,16 +232,19 @@ async fn accept_loop(listener: TcpListener, broker: Broker, mut shutdown: watch:
             },
             _ = shutdown.changed() => break,
         };
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
+        let accepts = sockets
+            .iter()
+            .map(|(socket, listener)| Box::pin(async move { (socket.accept().await, listener) }));
+        let (accepted, listener) = tokio::select! {
+            (a, _, _) = select_all(accepts) => a,
             _ = shutdown.changed() => break,
         };
         match accepted {
-            Ok((socket, _)) => {
-                let broker = broker.clone();
-                let rx = shutdown.clone();
+            Ok((socket, peer)) => {
+                let _ = socket.set_nodelay(true);
+                let (broker, rx, listener) = (broker.clone(), shutdown.clone(), listener.clone());
                 connections.spawn(async move {
-                    connection::serve(socket, broker, rx).await;
+                    connection::serve(socket, Some(peer), listener, broker, rx).await;
                     drop(permit);
                 });
             }
@@ -260,7 +256,7 @@ async fn accept_loop(listener: TcpListener, broker: Broker, mut shutdown: watch:
         }
         while connections.try_join_next().is_some() {}
     }
-    drop(listener);
+    drop(sockets);
     // Parked JoinGroup/SyncGroup requests would otherwise hold their connections open for
     // up to a rebalance timeout: answer them NOT_COORDINATOR, as Kafka does on unload.
     broker.groups.unload();
@@ -272,14 +268,28 @@ async fn accept_loop(listener: TcpListener, broker: Broker, mut shutdown: watch:
         tracing::warn!("connections still busy after {DRAIN_TIMEOUT:?}; closing logs anyway");
         connections.abort_all();
     }
-    let metadata_close = tokio::task::spawn_blocking(move || {
-        if let Err(e) = broker.groups.close() {
+    if !broker.tasks.wait(DRAIN_TIMEOUT).await {
+        tracing::warn!("background tasks still busy after {DRAIN_TIMEOUT:?}; closing logs anyway");
+    }
+    for api in broker.metrics.summary() {
+        tracing::debug!(
+            api_key = api.api_key,
+            count = api.count,
+            mean_us = api.mean_us,
+            p99_us = api.p99_us,
+            max_us = api.max_us,
+            "request latency"
+        );
+    }
+    let closing = broker.clone();
+    let closed = tokio::task::spawn_blocking(move || {
+        if let Err(e) = closing.groups.close() {
             tracing::error!(error = %e, "closing the group log failed");
         }
-        broker.metadata.close()
+        closing.topics.close()
     })
     .await;
-    match metadata_close {
+    match closed {
         Ok(Ok(())) => tracing::info!("logs flushed and closed"),
         Ok(Err(e)) => tracing::error!(error = %e, "closing logs failed"),
         Err(e) => tracing::error!(error = %e, "closing logs panicked"),

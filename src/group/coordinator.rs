@@ -96,7 +96,8 @@ pub struct FetchedOffset {
 }
 
 impl FetchedOffset {
-    fn none(partition: i32) -> FetchedOffset {
+    /// No committed offset for `partition`.
+    pub fn none(partition: i32) -> FetchedOffset {
         FetchedOffset {
             partition,
             offset: -1,

@@ -67,6 +67,9 @@ pub enum GroupError {
     /// OffsetDelete of a topic the consumer group subscribes to (GROUP_SUBSCRIBED_TO_TOPIC).
     #[error("the group is subscribed to topic {0}")]
     GroupSubscribedToTopic(String),
+    /// The request's principal may not use this group (GROUP_AUTHORIZATION_FAILED).
+    #[error("not authorized to access group")]
+    GroupAuthorizationFailed,
     /// An unknown coordinator key type in FindCoordinator (INVALID_REQUEST).
     #[error("invalid request: {0}")]
     InvalidRequest(String),

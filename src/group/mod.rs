@@ -111,6 +111,8 @@ pub struct GroupConfig {
     pub offset_metadata_max_bytes: usize,
     /// `offsets.topic.segment.bytes`: segment size of the group log.
     pub segment_bytes: u64,
+    /// `offsets.topic.num.partitions`: partitions of the group log for a new data directory.
+    pub num_partitions: i32,
 }
 
 impl Default for GroupConfig {
@@ -126,6 +128,7 @@ impl Default for GroupConfig {
             offsets_retention_check_interval_ms: 600_000,
             offset_metadata_max_bytes: 4096,
             segment_bytes: 104_857_600,
+            num_partitions: 50,
         }
     }
 }

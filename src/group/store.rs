@@ -32,7 +32,7 @@ use super::offsets::CommittedOffset;
 use super::records::{
     decode_batches, encode_batch, GroupRecord, GroupValue, OffsetValue, RecordError, RECORD_VERSION,
 };
-use crate::metadata::write_atomically;
+use crate::log::write_atomically;
 
 /// Directory of the group log inside the data directory.
 pub const GROUP_LOG_DIR: &str = "__consumer_offsets";

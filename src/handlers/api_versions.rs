@@ -1,13 +1,14 @@
-//! ApiVersions (API 18): the supported table, straight from `protocol::versions`.
+//! ApiVersions (API 18): the API table, straight from `registry`.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
-use crate::protocol::SUPPORTED;
+use super::context::RequestContext;
+use super::registry::APIS;
 
-/// Answers ApiVersions with every supported API and its range.
-pub fn handle(_req: &ApiVersionsRequest, _version: i16) -> ApiVersionsResponse {
+/// Answers ApiVersions with every API in the table and its advertised range.
+pub fn handle(_ctx: &RequestContext<'_>, _req: ApiVersionsRequest) -> ApiVersionsResponse {
     let mut resp = ApiVersionsResponse::default();
     resp.api_keys = supported_keys();
     resp.finalized_features_epoch = -1;
@@ -24,13 +25,12 @@ pub fn unsupported_version() -> ApiVersionsResponse {
 }
 
 fn supported_keys() -> Vec<ApiVersion> {
-    SUPPORTED
-        .iter()
-        .map(|r| {
+    APIS.iter()
+        .map(|api| {
             ApiVersion::default()
-                .with_api_key(r.key as i16)
-                .with_min_version(r.min)
-                .with_max_version(r.max)
+                .with_api_key(api.key as i16)
+                .with_min_version(api.range.min)
+                .with_max_version(api.range.max)
         })
         .collect()
 }

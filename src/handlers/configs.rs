@@ -8,10 +8,12 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::context::{AclOperation, RequestContext, Resource, ResourceType};
+use super::error_codes;
 use crate::broker::Broker;
 use crate::config::{Config, BROKER_DEFAULTS};
-use crate::metadata::validate_topic_name;
-use crate::topic_config::{Kind, TOPIC_CONFIGS};
+use crate::topics::config::{Kind, TOPIC_CONFIGS};
+use crate::topics::validate_topic_name;
 
 /// `ConfigResource.Type` codes.
 const RESOURCE_TOPIC: i8 = 2;
@@ -43,16 +45,26 @@ struct Entry {
 
 /// Answers DescribeConfigs for topics and this broker.
 pub fn describe_configs(
-    broker: &Broker,
+    ctx: &RequestContext<'_>,
     req: DescribeConfigsRequest,
-    version: i16,
 ) -> DescribeConfigsResponse {
+    let (broker, version) = (ctx.broker, ctx.version);
     let results = req
         .resources
         .into_iter()
         .map(|resource| {
             let name = resource.resource_name.to_string();
             let entries = match resource.resource_type {
+                RESOURCE_TOPIC
+                    if !ctx.authorize(AclOperation::DescribeConfigs, Resource::Topic(&name)) =>
+                {
+                    Err(denied(ResourceType::Topic))
+                }
+                RESOURCE_BROKER
+                    if !ctx.authorize(AclOperation::DescribeConfigs, Resource::Cluster) =>
+                {
+                    Err(denied(ResourceType::Cluster))
+                }
                 RESOURCE_TOPIC => topic_entries(broker, &name),
                 RESOURCE_BROKER => broker_entries(&broker.config, &name),
                 other => Err((
@@ -82,6 +94,12 @@ pub fn describe_configs(
         })
         .collect();
     DescribeConfigsResponse::default().with_results(results)
+}
+
+/// A resource the principal may not describe: Kafka's code, and its message.
+fn denied(resource_type: ResourceType) -> (ResponseError, String) {
+    let code = error_codes::denied(resource_type);
+    (code, code.to_string())
 }
 
 fn encode(e: Entry, include_synonyms: bool, version: i16) -> DescribeConfigsResourceResult {
@@ -117,14 +135,15 @@ fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ResponseErr
             format!("Invalid topic name '{name}'"),
         ));
     }
-    let Some(topic) = broker.metadata.get(name) else {
+    let Some(topic) = broker.topics.get(name) else {
         return Err((
             ResponseError::UnknownTopicOrPartition,
             format!("Topic '{name}' does not exist."),
         ));
     };
-    let overrides = topic.configs.read().clone();
-    let config = &broker.config;
+    let config = topic.config();
+    let overrides = config.overrides();
+    let broker_config = &broker.config;
     Ok(TOPIC_CONFIGS
         .iter()
         .map(|def| {
@@ -134,7 +153,7 @@ fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ResponseErr
             }
             // The broker key's value stands in for the topic's when it has no override.
             if let Some(key) = def.broker_key {
-                if let Some(v) = static_value(config, key) {
+                if let Some(v) = static_value(broker_config, key) {
                     synonyms.push((key.to_string(), v, SOURCE_STATIC_BROKER));
                 }
                 let default = builtin_default(key).unwrap_or(def.default);

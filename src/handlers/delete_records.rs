@@ -7,58 +7,51 @@ use kafka_protocol::messages::delete_records_response::{
 };
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse, ResponseKind};
 
+use super::context::{AclOperation, RequestContext, Resource, ResourceType};
 use super::{error_codes, Reply};
 use crate::broker::Broker;
 
-/// The offset that means "up to the high watermark" (Kafka's `DeleteRecordsRequest.HIGH_WATERMARK`).
-const HIGH_WATERMARK: i64 = -1;
-
-/// Answers DeleteRecords once every partition's new log start offset is on disk.
-pub fn handle(broker: &Broker, req: DeleteRecordsRequest) -> Reply {
-    let broker = broker.clone();
-    Reply::Later(Box::pin(async move {
-        // Persisting the log start offset fsyncs: off the connection's task.
-        let response = tokio::task::spawn_blocking(move || delete_records(&broker, req)).await;
-        ResponseKind::DeleteRecords(response.unwrap_or_else(|e| {
-            tracing::error!(error = %e, "DeleteRecords task failed");
-            DeleteRecordsResponse::default()
-        }))
-    }))
+/// Answers DeleteRecords once every partition's new log start offset is on disk (the work, an
+/// fsync, runs on the blocking pool).
+pub fn handle(ctx: &RequestContext<'_>, req: DeleteRecordsRequest) -> Reply {
+    let allowed: Vec<bool> = req
+        .topics
+        .iter()
+        .map(|t| ctx.authorize(AclOperation::Delete, Resource::Topic(&t.name)))
+        .collect();
+    let broker = ctx.broker.clone();
+    Reply::blocking(
+        move || ResponseKind::DeleteRecords(delete_records(&broker, req, &allowed)),
+        || ResponseKind::DeleteRecords(DeleteRecordsResponse::default()),
+    )
 }
 
-fn delete_records(broker: &Broker, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
+fn delete_records(
+    broker: &Broker,
+    req: DeleteRecordsRequest,
+    allowed: &[bool],
+) -> DeleteRecordsResponse {
     let topics = req
         .topics
         .into_iter()
-        .map(|t| {
-            let topic = broker.metadata.get(&t.name);
+        .zip(allowed)
+        .map(|(t, &allowed)| {
+            let topic = broker.topics.get(&t.name);
             let partitions = t
                 .partitions
                 .into_iter()
                 .map(|p| {
                     let result = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index);
-                    let outcome = match topic.as_ref().map(|t| (t, t.partition(p.partition_index)))
-                    {
-                        Some((topic, Some(partition))) => {
-                            let policy = topic
-                                .config_value(&broker.config, "cleanup.policy")
-                                .unwrap_or_default();
-                            if !policy.split(',').any(|c| c.trim() == "delete") {
-                                // Kafka: records of a compact-only topic cannot be deleted.
-                                Err(ResponseError::PolicyViolation)
-                            } else {
-                                let log = &partition.log;
-                                let offset = if p.offset == HIGH_WATERMARK {
-                                    log.log_end_offset()
-                                } else {
-                                    p.offset
-                                };
-                                log.delete_records_before(offset)
-                                    .map_err(|e| error_codes::log_error(&e))
-                            }
+                    let outcome = if !allowed {
+                        Err(error_codes::denied(ResourceType::Topic))
+                    } else {
+                        match topic.as_ref().and_then(|t| t.partition(p.partition_index)) {
+                            Some(partition) => partition
+                                .delete_records(p.offset)
+                                .map_err(|e| error_codes::partition_error(&e)),
+                            None => Err(ResponseError::UnknownTopicOrPartition),
                         }
-                        _ => Err(ResponseError::UnknownTopicOrPartition),
                     };
                     match outcome {
                         Ok(low_watermark) => result.with_low_watermark(low_watermark),

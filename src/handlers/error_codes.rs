@@ -3,10 +3,37 @@
 
 use kafka_protocol::error::ResponseError;
 
+use super::context::ResourceType;
 use crate::group::GroupError;
 use crate::log::{BatchError, LogError};
-use crate::metadata::TopicError;
-use crate::txn::ProducerError;
+use crate::partition::{PartitionError, ProducerError};
+use crate::topics::TopicError;
+
+/// The Kafka error for an ACL check that refused the request's principal.
+pub fn denied(resource_type: ResourceType) -> ResponseError {
+    match resource_type {
+        ResourceType::Topic => ResponseError::TopicAuthorizationFailed,
+        ResourceType::Group => ResponseError::GroupAuthorizationFailed,
+        ResourceType::Cluster => ResponseError::ClusterAuthorizationFailed,
+        ResourceType::TransactionalId => ResponseError::TransactionalIdAuthorizationFailed,
+    }
+}
+
+/// The Kafka error for a partition operation that failed (an append, DeleteRecords).
+pub fn partition_error(e: &PartitionError) -> ResponseError {
+    match e {
+        PartitionError::Batch(b) => batch_error(b),
+        PartitionError::MultipleBatches
+        | PartitionError::KeylessRecordOnCompactedTopic { .. }
+        | PartitionError::UndecodableBatch(_) => ResponseError::InvalidRecord,
+        PartitionError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
+        PartitionError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp,
+        PartitionError::Producer(p) => producer_error(p),
+        PartitionError::TransactionsUnsupported => ResponseError::InvalidTxnState,
+        PartitionError::PolicyViolation(_) => ResponseError::PolicyViolation,
+        PartitionError::Log(l) => log_error(l),
+    }
+}
 
 /// The Kafka error for a topic operation that failed.
 pub fn topic_error(e: &TopicError) -> ResponseError {
@@ -79,6 +106,7 @@ pub fn group_error(e: &GroupError) -> ResponseError {
         GroupError::OffsetMetadataTooLarge { .. } => ResponseError::OffsetMetadataTooLarge,
         GroupError::GroupSubscribedToTopic(_) => ResponseError::GroupSubscribedToTopic,
         GroupError::InvalidRequest(_) => ResponseError::InvalidRequest,
+        GroupError::GroupAuthorizationFailed => ResponseError::GroupAuthorizationFailed,
         GroupError::Unexpected(_) => ResponseError::UnknownServerError,
     }
 }

@@ -1,5 +1,6 @@
-//! Fetch (API 1): whole stored batches, byte limits as Kafka applies them (KIP-74), and long
-//! polling woken by appends.
+//! Fetch (API 1): whole stored batches up to the reader's isolation bound (the high watermark,
+//! or the last stable offset for read_committed), byte limits as Kafka applies them (KIP-74),
+//! and long polling woken by appends.
 //!
 //! Fetch sessions (KIP-227): no session is ever created (the response carries session id 0),
 //! so every fetch is a full fetch; a client that names a session id we never issued gets
@@ -16,27 +17,54 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
+use super::context::{AclOperation, RequestContext, Resource, ResourceType};
 use super::{error_codes, Reply};
 use crate::broker::Broker;
-use crate::metadata::Partition;
+use crate::partition::{FetchParams, Isolation, Partition};
 
 /// Isolation level READ_COMMITTED in a Fetch or ListOffsets request.
 pub const READ_COMMITTED: i8 = 1;
 
+/// The isolation a consumer's `isolation_level` asks for.
+pub fn isolation(isolation_level: i8) -> Isolation {
+    if isolation_level == READ_COMMITTED {
+        Isolation::TxnCommitted
+    } else {
+        Isolation::HighWatermark
+    }
+}
+
 /// Handles a Fetch request: answers at once when enough data (or an error) is there, otherwise
 /// parks until an append to one of the partitions or `max_wait_ms`.
-pub fn handle(broker: &Broker, req: FetchRequest, version: i16) -> Reply {
+pub fn handle(ctx: &RequestContext<'_>, req: FetchRequest) -> Reply {
     if req.session_id != 0 && req.session_epoch != -1 {
         let resp = FetchResponse::default()
             .with_error_code(ResponseError::FetchSessionIdNotFound.code())
             .with_session_id(0);
         return Reply::now(ResponseKind::Fetch(resp));
     }
-    let first = read_all(broker, &req, version);
+    let version = ctx.version;
+    // Kafka checks READ per topic once, up front; the answer holds for the whole long poll.
+    let authorized: Vec<bool> = req
+        .topics
+        .iter()
+        .map(|ft| {
+            let name = if version >= 13 {
+                ctx.broker
+                    .topics
+                    .get_by_id(&ft.topic_id)
+                    .map(|t| t.name.clone())
+            } else {
+                Some(ft.topic.to_string())
+            };
+            name.is_none_or(|n| ctx.authorize(AclOperation::Read, Resource::Topic(&n)))
+        })
+        .collect();
+    let first = read_all(ctx.broker, &req, version, &authorized);
     if first.done(&req) {
         return Reply::now(ResponseKind::Fetch(first.response));
     }
-    let broker = broker.clone();
+    let broker = ctx.broker.clone();
     Reply::Later(Box::pin(async move {
         let deadline =
             tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
@@ -47,12 +75,12 @@ pub fn handle(broker: &Broker, req: FetchRequest, version: i16) -> Reply {
                 // the wait cannot be missed.
                 let mut waits: Vec<_> = partitions
                     .iter()
-                    .map(|p| Box::pin(p.appended.notified()))
+                    .map(|p| Box::pin(p.appended().notified()))
                     .collect();
                 for w in waits.iter_mut() {
                     w.as_mut().enable();
                 }
-                let result = read_all(&broker, &req, version);
+                let result = read_all(&broker, &req, version, &authorized);
                 if result.done(&req) || waits.is_empty() {
                     return ResponseKind::Fetch(result.response);
                 }
@@ -60,7 +88,9 @@ pub fn handle(broker: &Broker, req: FetchRequest, version: i16) -> Reply {
                     .await
                     .is_err()
                 {
-                    return ResponseKind::Fetch(read_all(&broker, &req, version).response);
+                    return ResponseKind::Fetch(
+                        read_all(&broker, &req, version, &authorized).response,
+                    );
                 }
                 result.partitions
             };
@@ -83,7 +113,7 @@ impl FetchResult {
     }
 }
 
-fn read_all(broker: &Broker, req: &FetchRequest, version: i16) -> FetchResult {
+fn read_all(broker: &Broker, req: &FetchRequest, version: i16, authorized: &[bool]) -> FetchResult {
     let mut remaining = req.max_bytes.max(0) as usize;
     // KIP-74: the first batch of the first partition that has data is returned whole, even
     // above the limits, so a consumer can always make progress.
@@ -95,12 +125,14 @@ fn read_all(broker: &Broker, req: &FetchRequest, version: i16) -> FetchResult {
         partitions: Vec::new(),
     };
     let read_committed = req.isolation_level == READ_COMMITTED;
-    for ft in &req.topics {
+    let isolation = isolation(req.isolation_level);
+    for (ti, ft) in req.topics.iter().enumerate() {
         let topic = if version >= 13 {
-            broker.metadata.get_by_id(&ft.topic_id)
+            broker.topics.get_by_id(&ft.topic_id)
         } else {
-            broker.metadata.get(&ft.topic)
+            broker.topics.get(&ft.topic)
         };
+        let allowed = authorized.get(ti).copied().unwrap_or(false);
         let mut partitions = Vec::with_capacity(ft.partitions.len());
         for fp in &ft.partitions {
             let mut pd = PartitionData::default()
@@ -117,6 +149,7 @@ fn read_all(broker: &Broker, req: &FetchRequest, version: i16) -> FetchResult {
                 .with_records(Some(Bytes::new()));
             let partition = match &topic {
                 None if version >= 13 => Err(ResponseError::UnknownTopicId),
+                _ if !allowed => Err(error_codes::denied(ResourceType::Topic)),
                 None => Err(ResponseError::UnknownTopicOrPartition),
                 Some(t) => t
                     .partition(fp.partition)
@@ -131,7 +164,13 @@ fn read_all(broker: &Broker, req: &FetchRequest, version: i16) -> FetchResult {
                 }
             };
             let limit = (fp.partition_max_bytes.max(0) as usize).min(remaining);
-            match partition.log.read(fp.fetch_offset, limit, min_one) {
+            let params = FetchParams {
+                offset: fp.fetch_offset,
+                max_bytes: limit,
+                min_one_batch: min_one,
+                isolation,
+            };
+            match partition.read(params) {
                 Ok(read) => {
                     let n = read.records.len();
                     if n > 0 {
@@ -139,8 +178,8 @@ fn read_all(broker: &Broker, req: &FetchRequest, version: i16) -> FetchResult {
                     }
                     remaining = remaining.saturating_sub(n);
                     result.bytes += n;
-                    pd.high_watermark = read.log_end_offset;
-                    pd.last_stable_offset = read.log_end_offset;
+                    pd.high_watermark = read.high_watermark;
+                    pd.last_stable_offset = read.last_stable_offset;
                     pd.log_start_offset = read.log_start_offset;
                     pd.records = Some(read.records);
                 }

@@ -10,18 +10,31 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::context::{AclOperation, RequestContext, Resource, ResourceType};
 use super::error_codes;
-use crate::broker::Broker;
 use crate::group::GroupError;
 
-/// Answers a FindCoordinator request.
-pub fn handle(
-    broker: &Broker,
-    req: &FindCoordinatorRequest,
-    version: i16,
-) -> FindCoordinatorResponse {
+/// Key types of FindCoordinator.
+const GROUP_KEY: i8 = 0;
+const TRANSACTION_KEY: i8 = 1;
+
+/// Answers a FindCoordinator request with the endpoint of the listener the request came in on.
+pub fn handle(ctx: &RequestContext<'_>, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
+    let (broker, version) = (ctx.broker, ctx.version);
+    // DESCRIBE on the group or transactional id (Kafka's `handleFindCoordinatorRequest`).
+    let authorized = |key: &str| match req.key_type {
+        GROUP_KEY => ctx
+            .authorize(AclOperation::Describe, Resource::Group(key))
+            .then_some(())
+            .ok_or(ResourceType::Group),
+        TRANSACTION_KEY => ctx
+            .authorize(AclOperation::Describe, Resource::TransactionalId(key))
+            .then_some(())
+            .ok_or(ResourceType::TransactionalId),
+        _ => Ok(()),
+    };
     let key_type_error = match req.key_type {
-        0 | 1 => None,
+        GROUP_KEY | TRANSACTION_KEY => None,
         2 => Some(GroupError::InvalidRequest(
             "share coordinators are not supported".to_string(),
         )),
@@ -30,10 +43,25 @@ pub fn handle(
         ))),
     };
     let node_id = BrokerId(broker.config.node_id);
-    let host = StrBytes::from_string(broker.advertised_host.clone());
-    let port = broker.advertised_port;
+    let host = StrBytes::from_string(ctx.listener.advertised_host.clone());
+    let port = ctx.listener.advertised_port;
     if version < 4 {
         let mut resp = FindCoordinatorResponse::default();
+        let denied = if key_type_error.is_none() {
+            authorized(&req.key).err()
+        } else {
+            None
+        };
+        if let Some(resource_type) = denied {
+            let code = error_codes::denied(resource_type);
+            resp.error_code = code.code();
+            resp.node_id = BrokerId(-1);
+            resp.port = -1;
+            if version >= 1 {
+                resp.error_message = Some(StrBytes::from_string(code.to_string()));
+            }
+            return resp;
+        }
         match &key_type_error {
             None => {
                 resp.node_id = node_id;
@@ -63,10 +91,16 @@ pub fn handle(
         .map(|key| {
             let c = Coordinator::default().with_key(key.clone());
             match &key_type_error {
-                None => c
-                    .with_node_id(node_id)
-                    .with_host(host.clone())
-                    .with_port(port),
+                None => match authorized(key) {
+                    Ok(()) => c
+                        .with_node_id(node_id)
+                        .with_host(host.clone())
+                        .with_port(port),
+                    Err(resource_type) => c
+                        .with_error_code(error_codes::denied(resource_type).code())
+                        .with_node_id(BrokerId(-1))
+                        .with_port(-1),
+                },
                 // An unknown type fails the whole request in Kafka, whose error response
                 // repeats the error (with its message) for every key.
                 Some(e) if req.key_type != 2 => c

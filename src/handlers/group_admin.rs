@@ -9,29 +9,31 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::context::{
+    AclOperation, RequestContext, Resource, AUTHORIZED_OPERATIONS_OMITTED, GROUP_OPERATIONS,
+};
 use super::error_codes::group_code;
-use super::metadata::AUTHORIZED_OPERATIONS_OMITTED;
 use super::Reply;
-use crate::broker::Broker;
-use crate::group::Waiter;
-
-/// Every operation Kafka supports on a group (READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS,
-/// ALTER_CONFIGS), as the bit set returned without an authorizer.
-pub const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11);
+use crate::group::{GroupError, Waiter};
 
 fn str_bytes(s: String) -> StrBytes {
     StrBytes::from_string(s)
 }
 
 /// Handles a ListGroups: every group, filtered by state (v4+) and type (v5+; all groups
-/// here are "classic").
-pub fn list_groups(broker: &Broker, req: &ListGroupsRequest, version: i16) -> ListGroupsResponse {
+/// here are "classic"); without DESCRIBE on the cluster, only the groups the principal may
+/// DESCRIBE.
+pub fn list_groups(ctx: &RequestContext<'_>, req: ListGroupsRequest) -> ListGroupsResponse {
+    let version = ctx.version;
     let states: Vec<String> = req.states_filter.iter().map(|s| s.to_string()).collect();
     let types: Vec<String> = req.types_filter.iter().map(|s| s.to_string()).collect();
-    let groups = broker
+    let all = ctx.authorize(AclOperation::Describe, Resource::Cluster);
+    let groups = ctx
+        .broker
         .groups
         .list_groups(&states, &types)
         .into_iter()
+        .filter(|g| all || ctx.authorize(AclOperation::Describe, Resource::Group(&g.group_id)))
         .map(|g| {
             let mut listed = ListedGroup::default()
                 .with_group_id(GroupId(str_bytes(g.group_id)))
@@ -51,15 +53,21 @@ pub fn list_groups(broker: &Broker, req: &ListGroupsRequest, version: i16) -> Li
 /// Handles a DescribeGroups; an unknown group is described as Dead without error, as Kafka
 /// does. Member metadata and the protocol are only shown for Stable groups.
 pub fn describe_groups(
-    broker: &Broker,
-    req: &DescribeGroupsRequest,
-    version: i16,
+    ctx: &RequestContext<'_>,
+    req: DescribeGroupsRequest,
 ) -> DescribeGroupsResponse {
+    let version = ctx.version;
     let groups = req
         .groups
         .iter()
         .map(|id| {
-            let d = broker.groups.describe_group(id);
+            if !ctx.authorize(AclOperation::Describe, Resource::Group(id)) {
+                return DescribedGroup::default()
+                    .with_group_id(id.clone())
+                    .with_error_code(group_code(Some(&GroupError::GroupAuthorizationFailed)))
+                    .with_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
+            }
+            let d = ctx.broker.groups.describe_group(id);
             let members = d
                 .members
                 .into_iter()
@@ -84,7 +92,7 @@ pub fn describe_groups(
                 .with_protocol_data(str_bytes(d.protocol_data))
                 .with_members(members)
                 .with_authorized_operations(if version >= 3 && req.include_authorized_operations {
-                    GROUP_OPERATIONS
+                    ctx.authorized_operations(Resource::Group(id), GROUP_OPERATIONS)
                 } else {
                     AUTHORIZED_OPERATIONS_OMITTED
                 })
@@ -94,9 +102,20 @@ pub fn describe_groups(
 }
 
 /// Handles a DeleteGroups: each distinct group once; answered once the deletions are durable.
-pub fn delete_groups(broker: &Broker, req: &DeleteGroupsRequest) -> Reply {
-    let ids: Vec<String> = req.groups_names.iter().map(|g| g.to_string()).collect();
-    let respond = |results: Vec<(String, Option<crate::group::GroupError>)>| {
+/// Groups the principal may not DELETE answer GROUP_AUTHORIZATION_FAILED and are kept.
+pub fn delete_groups(ctx: &RequestContext<'_>, req: DeleteGroupsRequest) -> Reply {
+    let (allowed, denied): (Vec<String>, Vec<String>) = req
+        .groups_names
+        .iter()
+        .map(|g| g.to_string())
+        .partition(|g| ctx.authorize(AclOperation::Delete, Resource::Group(g)));
+    let ids = allowed;
+    let respond = move |mut results: Vec<(String, Option<GroupError>)>| {
+        results.extend(
+            denied
+                .iter()
+                .map(|g| (g.clone(), Some(GroupError::GroupAuthorizationFailed))),
+        );
         ResponseKind::DeleteGroups(
             DeleteGroupsResponse::default().with_results(
                 results
@@ -110,12 +129,12 @@ pub fn delete_groups(broker: &Broker, req: &DeleteGroupsRequest) -> Reply {
             ),
         )
     };
-    match broker.groups.delete_groups(&ids) {
+    match ctx.broker.groups.delete_groups(&ids) {
         Waiter::Ready(results) => Reply::now(respond(results)),
         Waiter::Wait(rx) => Reply::Later(Box::pin(async move {
             let results = rx.await.unwrap_or_else(|_| {
                 ids.iter()
-                    .map(|id| (id.clone(), Some(crate::group::GroupError::NotCoordinator)))
+                    .map(|id| (id.clone(), Some(GroupError::NotCoordinator)))
                     .collect()
             });
             respond(results)

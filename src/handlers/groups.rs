@@ -17,9 +17,9 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
+use super::context::{AclOperation, RequestContext, Resource};
 use super::error_codes::{group_code, group_error};
 use super::Reply;
-use crate::broker::Broker;
 use crate::group::{
     GroupError, JoinOutcome, JoinRequest, LeaveMember, Protocol, SyncOutcome, SyncRequest, Waiter,
 };
@@ -33,16 +33,21 @@ pub fn client_host(peer: Option<SocketAddr>) -> String {
     peer.map(|p| format!("/{}", p.ip())).unwrap_or_default()
 }
 
+/// READ on the group, which every membership API needs (Kafka answers
+/// GROUP_AUTHORIZATION_FAILED for the whole request).
+fn may_read(ctx: &RequestContext<'_>, group_id: &str) -> bool {
+    ctx.authorize(AclOperation::Read, Resource::Group(group_id))
+}
+
 /// Handles a JoinGroup.
-pub fn join_group(
-    broker: &Broker,
-    req: JoinGroupRequest,
-    version: i16,
-    client_id: Option<&str>,
-    peer: Option<SocketAddr>,
-) -> Reply {
+pub fn join_group(ctx: &RequestContext<'_>, req: JoinGroupRequest) -> Reply {
+    let (broker, version) = (ctx.broker, ctx.version);
     let member_id = req.member_id.to_string();
     let config = broker.groups.config();
+    if !may_read(ctx, &req.group_id) {
+        let outcome = JoinOutcome::error(GroupError::GroupAuthorizationFailed, "");
+        return Reply::now(ResponseKind::JoinGroup(join_response(outcome, version)));
+    }
     if req.group_id.is_empty() {
         let outcome = JoinOutcome::error(GroupError::InvalidGroupId, member_id);
         return Reply::now(ResponseKind::JoinGroup(join_response(outcome, version)));
@@ -77,8 +82,8 @@ pub fn join_group(
         } else {
             req.rebalance_timeout_ms
         },
-        client_id: client_id.unwrap_or_default().to_string(),
-        client_host: client_host(peer),
+        client_id: ctx.client_id().to_string(),
+        client_host: client_host(ctx.peer),
         version,
     };
     match broker.groups.join(&req.group_id, join) {
@@ -134,8 +139,12 @@ pub fn join_response(o: JoinOutcome, version: i16) -> JoinGroupResponse {
 }
 
 /// Handles a SyncGroup.
-pub fn sync_group(broker: &Broker, req: SyncGroupRequest, version: i16) -> Reply {
+pub fn sync_group(ctx: &RequestContext<'_>, req: SyncGroupRequest) -> Reply {
+    let (broker, version) = (ctx.broker, ctx.version);
     let now = |o: SyncOutcome| Reply::now(ResponseKind::SyncGroup(sync_response(o, version)));
+    if !may_read(ctx, &req.group_id) {
+        return now(SyncOutcome::error(GroupError::GroupAuthorizationFailed));
+    }
     if version >= 5 && (req.protocol_type.is_none() || req.protocol_name.is_none()) {
         // From v5 both fields are mandatory (Kafka checks before anything else).
         return now(SyncOutcome::error(GroupError::InconsistentGroupProtocol));
@@ -188,11 +197,15 @@ pub fn sync_response(o: SyncOutcome, version: i16) -> SyncGroupResponse {
 }
 
 /// Handles a Heartbeat.
-pub fn heartbeat(broker: &Broker, req: &HeartbeatRequest) -> HeartbeatResponse {
+pub fn heartbeat(ctx: &RequestContext<'_>, req: HeartbeatRequest) -> HeartbeatResponse {
+    if !may_read(ctx, &req.group_id) {
+        return HeartbeatResponse::default()
+            .with_error_code(group_code(Some(&GroupError::GroupAuthorizationFailed)));
+    }
     let result = if req.group_id.is_empty() {
         Err(GroupError::InvalidGroupId)
     } else {
-        broker.groups.heartbeat(
+        ctx.broker.groups.heartbeat(
             &req.group_id,
             &req.member_id,
             req.group_instance_id.as_deref(),
@@ -203,7 +216,12 @@ pub fn heartbeat(broker: &Broker, req: &HeartbeatRequest) -> HeartbeatResponse {
 }
 
 /// Handles a LeaveGroup: one member before v3 (errors at the top level), a batch from v3.
-pub fn leave_group(broker: &Broker, req: &LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+pub fn leave_group(ctx: &RequestContext<'_>, req: LeaveGroupRequest) -> LeaveGroupResponse {
+    let version = ctx.version;
+    if !may_read(ctx, &req.group_id) {
+        return LeaveGroupResponse::default()
+            .with_error_code(group_error(&GroupError::GroupAuthorizationFailed).code());
+    }
     let leaving: Vec<LeaveMember> = if version >= 3 {
         req.members
             .iter()
@@ -221,7 +239,7 @@ pub fn leave_group(broker: &Broker, req: &LeaveGroupRequest, version: i16) -> Le
     let result = if req.group_id.is_empty() {
         Err(GroupError::InvalidGroupId)
     } else {
-        broker.groups.leave(&req.group_id, &leaving)
+        ctx.broker.groups.leave(&req.group_id, &leaving)
     };
     let results = match result {
         Err(e) => return LeaveGroupResponse::default().with_error_code(group_error(&e).code()),

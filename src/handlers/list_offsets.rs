@@ -1,5 +1,6 @@
-//! ListOffsets (API 2): earliest (-2), latest (-1), max timestamp (-3), local log start (-4),
-//! latest tiered (-5), and the first record at or after a timestamp.
+//! ListOffsets (API 2): earliest (-2), latest (-1: the high watermark, or the last stable offset
+//! for read_committed), max timestamp (-3), local log start (-4), latest tiered (-5), and the
+//! first record at or after a timestamp.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
@@ -7,10 +8,11 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use super::context::{AclOperation, RequestContext, Resource, ResourceType};
 use super::error_codes;
-use crate::broker::Broker;
+use super::fetch::isolation;
 use crate::log::LogError;
-use crate::metadata::Partition;
+use crate::partition::{Isolation, Partition};
 
 /// ListOffsets special timestamps (Kafka's `ListOffsetsRequest` constants).
 const LATEST: i64 = -1;
@@ -18,18 +20,17 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
-/// The one leader epoch a single-node partition has.
-const LEADER_EPOCH: i32 = 0;
 
 /// Answers ListOffsets.
-pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
-    // The leader epoch field exists from v4; the encoder refuses a value below that.
-    let epoch = if version >= 4 { LEADER_EPOCH } else { -1 };
+pub fn handle(ctx: &RequestContext<'_>, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    let version = ctx.version;
+    let isolation = isolation(req.isolation_level);
     let topics = req
         .topics
         .into_iter()
         .map(|t| {
-            let topic = broker.metadata.get(&t.name);
+            let allowed = ctx.authorize(AclOperation::Describe, Resource::Topic(&t.name));
+            let topic = ctx.broker.topics.get(&t.name);
             let partitions = t
                 .partitions
                 .into_iter()
@@ -39,13 +40,22 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOff
                         .with_timestamp(-1)
                         .with_offset(-1)
                         .with_leader_epoch(-1);
+                    if !allowed {
+                        return resp
+                            .with_error_code(error_codes::denied(ResourceType::Topic).code());
+                    }
                     match topic.as_ref().and_then(|t| t.partition(p.partition_index)) {
                         None => resp.with_error_code(ResponseError::UnknownTopicOrPartition.code()),
-                        Some(partition) => match lookup(&partition, p.timestamp) {
+                        Some(partition) => match lookup(&partition, p.timestamp, isolation) {
                             Ok(Some((offset, timestamp))) => resp
                                 .with_offset(offset)
                                 .with_timestamp(timestamp)
-                                .with_leader_epoch(epoch),
+                                // The field exists from v4; the encoder refuses a value below.
+                                .with_leader_epoch(if version >= 4 {
+                                    partition.leader_epoch()
+                                } else {
+                                    -1
+                                }),
                             Ok(None) => resp,
                             Err(e) => resp.with_error_code(error_codes::log_error(&e).code()),
                         },
@@ -61,16 +71,17 @@ pub fn handle(broker: &Broker, req: ListOffsetsRequest, version: i16) -> ListOff
 }
 
 /// (offset, timestamp) for one partition; None answers offset -1, timestamp -1.
-fn lookup(partition: &Partition, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
-    let log = &partition.log;
+fn lookup(
+    partition: &Partition,
+    timestamp: i64,
+    isolation: Isolation,
+) -> Result<Option<(i64, i64)>, LogError> {
     Ok(match timestamp {
-        // Without transactions the last stable offset equals the high watermark, so
-        // read_committed and read_uncommitted get the same answer.
-        LATEST => Some((log.log_end_offset(), -1)),
-        EARLIEST | EARLIEST_LOCAL => Some((log.log_start_offset(), -1)),
-        MAX_TIMESTAMP => log.max_timestamp_offset()?,
+        LATEST => Some((partition.fetchable_end(isolation), -1)),
+        EARLIEST | EARLIEST_LOCAL => Some((partition.log_start_offset(), -1)),
+        MAX_TIMESTAMP => partition.max_timestamp_offset()?,
         // Without tiered storage Kafka answers "no offset" here.
         LATEST_TIERED => None,
-        ts => log.offset_for_timestamp(ts)?,
+        ts => partition.offset_for_timestamp(ts, isolation)?,
     })
 }

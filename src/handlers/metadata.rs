@@ -1,32 +1,56 @@
 //! Metadata (API 3): brokers, cluster id, controller, topics with ids and partitions; creates
 //! missing topics when the request and `auto.create.topics.enable` allow it.
+//!
+//! ACLs as Kafka's `KafkaApis.handleTopicMetadataRequest`: an all-topics request silently leaves
+//! out topics the principal may not DESCRIBE; a topic asked for by name answers
+//! TOPIC_AUTHORIZATION_FAILED; auto-creation needs CREATE on the cluster or the topic. The answer
+//! names this broker at the listener the request came in on. Creating topics writes files, so a
+//! request that creates answers from the blocking pool.
+
+use std::sync::Arc;
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::messages::{
+    BrokerId, MetadataRequest, MetadataResponse, ResponseKind, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use super::error_codes;
+use super::context::{
+    AclOperation, Listener, RequestContext, Resource, ResourceType, AUTHORIZED_OPERATIONS_OMITTED,
+    CLUSTER_OPERATIONS, TOPIC_OPERATIONS,
+};
+use super::{error_codes, Reply};
 use crate::broker::Broker;
-use crate::metadata::{validate_topic_name, Topic};
+use crate::topics::{validate_topic_name, Topic, TopicError};
 
-/// Kafka's "not requested" marker for authorized-operation fields.
-pub const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
-/// Every operation Kafka supports on a topic (READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE,
-/// DESCRIBE_CONFIGS, ALTER_CONFIGS), as the bit set returned without an authorizer.
-pub const TOPIC_OPERATIONS: i32 =
-    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
-/// Every operation Kafka supports on the cluster (CREATE, ALTER, DESCRIBE, CLUSTER_ACTION,
-/// DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE).
-pub const CLUSTER_OPERATIONS: i32 =
-    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+/// What to answer for one topic, decided (authorization included) before any file is touched.
+enum Planned {
+    /// Describe this existing topic, with these authorized operations (or the omitted marker).
+    Describe(Arc<Topic>, i32),
+    /// Create it if still missing, then describe it.
+    Create(TopicName, i32),
+    /// Answer this error for a topic named by name.
+    NameError(TopicName, ResponseError),
+    /// Answer UNKNOWN_TOPIC_ID for a topic named by id.
+    UnknownId(Uuid),
+}
 
 /// Answers a Metadata request.
-pub fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataResponse {
+pub fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> Reply {
+    let version = ctx.version;
+    let broker = ctx.broker;
     let include_topic_ops = version >= 8 && req.include_topic_authorized_operations;
+    let topic_ops = |name: &str| {
+        if include_topic_ops {
+            ctx.authorized_operations(Resource::Topic(name), TOPIC_OPERATIONS)
+        } else {
+            AUTHORIZED_OPERATIONS_OMITTED
+        }
+    };
     // v0-v3 have no allow flag and always allowed auto-creation.
     let allow_create =
         (version < 4 || req.allow_auto_topic_creation) && broker.config.auto_create_topics;
@@ -36,88 +60,131 @@ pub fn handle(broker: &Broker, req: MetadataRequest, version: i16) -> MetadataRe
         Some(list) if list.is_empty() && version == 0 => None,
         Some(list) => Some(list),
     };
-    let topics = match requested {
+    let plan: Vec<Planned> = match requested {
         None => broker
-            .metadata
+            .topics
             .topics()
-            .iter()
-            .map(|t| describe_topic(broker, t, include_topic_ops))
+            .into_iter()
+            .filter(|t| ctx.authorize(AclOperation::Describe, Resource::Topic(&t.name)))
+            .map(|t| {
+                let ops = topic_ops(&t.name);
+                Planned::Describe(t, ops)
+            })
             .collect(),
         Some(list) => list
             .into_iter()
             .map(|rt| match rt.name {
-                Some(name) => lookup_by_name(broker, &name, allow_create, include_topic_ops),
-                None => match broker.metadata.get_by_id(&rt.topic_id) {
-                    Some(t) => describe_topic(broker, &t, include_topic_ops),
-                    None => MetadataResponseTopic::default()
-                        .with_topic_id(rt.topic_id)
-                        .with_error_code(ResponseError::UnknownTopicId.code())
-                        .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED),
+                Some(name) => {
+                    if !ctx.authorize(AclOperation::Describe, Resource::Topic(&name)) {
+                        return Planned::NameError(name, error_codes::denied(ResourceType::Topic));
+                    }
+                    if let Some(t) = broker.topics.get(&name) {
+                        let ops = topic_ops(&t.name);
+                        return Planned::Describe(t, ops);
+                    }
+                    if let Err(e) = validate_topic_name(&name) {
+                        return Planned::NameError(name, error_codes::topic_error(&e));
+                    }
+                    if !allow_create {
+                        return Planned::NameError(name, ResponseError::UnknownTopicOrPartition);
+                    }
+                    if !ctx.authorize(AclOperation::Create, Resource::Cluster)
+                        && !ctx.authorize(AclOperation::Create, Resource::Topic(&name))
+                    {
+                        return Planned::NameError(name, error_codes::denied(ResourceType::Topic));
+                    }
+                    let ops = topic_ops(&name);
+                    Planned::Create(name, ops)
+                }
+                None => match broker.topics.get_by_id(&rt.topic_id) {
+                    Some(t) if ctx.authorize(AclOperation::Describe, Resource::Topic(&t.name)) => {
+                        let ops = topic_ops(&t.name);
+                        Planned::Describe(t, ops)
+                    }
+                    // An id the principal may not see is an id it cannot know.
+                    _ => Planned::UnknownId(rt.topic_id),
                 },
             })
             .collect(),
     };
     let cluster_ops = if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
-        CLUSTER_OPERATIONS
+        ctx.authorized_operations(Resource::Cluster, CLUSTER_OPERATIONS)
     } else {
         AUTHORIZED_OPERATIONS_OMITTED
     };
+    let creates = plan.iter().any(|p| matches!(p, Planned::Create(..)));
+    let broker = ctx.broker.clone();
+    let listener = ctx.listener.clone();
+    let respond = move || ResponseKind::Metadata(respond(&broker, &listener, plan, cluster_ops));
+    if creates {
+        Reply::blocking(respond, || {
+            ResponseKind::Metadata(MetadataResponse::default())
+        })
+    } else {
+        Reply::now(respond())
+    }
+}
+
+fn respond(
+    broker: &Broker,
+    listener: &Listener,
+    plan: Vec<Planned>,
+    cluster_ops: i32,
+) -> MetadataResponse {
+    let failed = |name: TopicName, code: ResponseError| {
+        MetadataResponseTopic::default()
+            .with_name(Some(name))
+            .with_topic_id(Uuid::nil())
+            .with_error_code(code.code())
+            .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+    };
+    let topics = plan
+        .into_iter()
+        .map(|p| match p {
+            Planned::Describe(t, ops) => describe_topic(broker, &t, ops),
+            Planned::NameError(name, code) => failed(name, code),
+            Planned::UnknownId(id) => MetadataResponseTopic::default()
+                .with_topic_id(id)
+                .with_error_code(ResponseError::UnknownTopicId.code())
+                .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED),
+            Planned::Create(name, ops) => {
+                match broker.auto_create_topic(&name) {
+                    Ok(_) => {}
+                    // Another connection created it first: describe what exists.
+                    Err(TopicError::AlreadyExists(_)) => {}
+                    Err(e) => {
+                        tracing::warn!(topic = %name.as_str(), error = %e, "auto-creating topic failed");
+                        return failed(name, error_codes::topic_error(&e));
+                    }
+                }
+                match broker.topics.get(&name) {
+                    Some(t) => describe_topic(broker, &t, ops),
+                    None => failed(name, ResponseError::UnknownTopicOrPartition),
+                }
+            }
+        })
+        .collect();
     MetadataResponse::default()
         .with_brokers(vec![MetadataResponseBroker::default()
             .with_node_id(BrokerId(broker.config.node_id))
-            .with_host(StrBytes::from_string(broker.advertised_host.clone()))
-            .with_port(broker.advertised_port)])
+            .with_host(StrBytes::from_string(listener.advertised_host.clone()))
+            .with_port(listener.advertised_port)])
         .with_cluster_id(Some(StrBytes::from_string(broker.cluster_id.clone())))
         .with_controller_id(BrokerId(broker.config.node_id))
         .with_topics(topics)
         .with_cluster_authorized_operations(cluster_ops)
 }
 
-fn lookup_by_name(
-    broker: &Broker,
-    name: &TopicName,
-    allow_create: bool,
-    include_ops: bool,
-) -> MetadataResponseTopic {
-    if let Some(t) = broker.metadata.get(name) {
-        return describe_topic(broker, &t, include_ops);
-    }
-    let failed = |code: i16| {
-        MetadataResponseTopic::default()
-            .with_name(Some(name.clone()))
-            .with_topic_id(Uuid::nil())
-            .with_error_code(code)
-            .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
-    };
-    if let Err(e) = validate_topic_name(name) {
-        return failed(error_codes::topic_error(&e).code());
-    }
-    if !allow_create {
-        return failed(ResponseError::UnknownTopicOrPartition.code());
-    }
-    match broker.auto_create_topic(name) {
-        Ok(_) => {}
-        // Another connection created it first: describe what exists.
-        Err(crate::metadata::TopicError::AlreadyExists(_)) => {}
-        Err(e) => {
-            tracing::warn!(topic = %name.as_str(), error = %e, "auto-creating topic failed");
-            return failed(error_codes::topic_error(&e).code());
-        }
-    }
-    match broker.metadata.get(name) {
-        Some(t) => describe_topic(broker, &t, include_ops),
-        None => failed(ResponseError::UnknownTopicOrPartition.code()),
-    }
-}
-
-fn describe_topic(broker: &Broker, topic: &Topic, include_ops: bool) -> MetadataResponseTopic {
+fn describe_topic(broker: &Broker, topic: &Topic, ops: i32) -> MetadataResponseTopic {
     let node = BrokerId(broker.config.node_id);
-    let partitions = (0..topic.partition_count())
+    let partitions = topic
+        .partitions()
+        .iter()
         .map(|p| {
             MetadataResponsePartition::default()
-                .with_partition_index(p)
+                .with_partition_index(p.index())
                 .with_leader_id(node)
-                .with_leader_epoch(0)
+                .with_leader_epoch(p.leader_epoch())
                 .with_replica_nodes(vec![node])
                 .with_isr_nodes(vec![node])
         })
@@ -127,9 +194,5 @@ fn describe_topic(broker: &Broker, topic: &Topic, include_ops: bool) -> Metadata
         .with_topic_id(topic.id)
         .with_is_internal(false)
         .with_partitions(partitions)
-        .with_topic_authorized_operations(if include_ops {
-            TOPIC_OPERATIONS
-        } else {
-            AUTHORIZED_OPERATIONS_OMITTED
-        })
+        .with_topic_authorized_operations(ops)
 }

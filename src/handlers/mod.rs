@@ -1,19 +1,21 @@
-//! Dispatch by API key to one handler per API family.
+//! One handler per API family, reached through the one API table (`registry`).
 //!
-//! Handlers take the broker and the decoded request and return a [`Reply`]; they never see a
-//! socket and cannot fail at the type level: every error becomes an error code at the level
-//! Kafka reports it (per partition, per topic, per request), through `error_codes`.
+//! Every handler takes the request's [`context::RequestContext`] (broker, header, version,
+//! client, listener, session and principal) and the decoded body, and returns a [`Reply`]. It
+//! never sees a socket and cannot fail at the type level: every error becomes an error code at
+//! the level Kafka reports it (per partition, per topic, per request), through `error_codes`.
+//! Where Kafka checks an ACL, the handler calls `ctx.authorize` and answers Kafka's
+//! `*_AUTHORIZATION_FAILED` code when refused. Work that blocks on the disk (topic creation, a
+//! producer id block, DeleteRecords) runs in a deferred reply on the blocking pool.
 
 use std::future::Future;
 use std::pin::Pin;
 
-use kafka_protocol::messages::{RequestKind, ResponseKind};
-
-use crate::broker::Broker;
-use crate::protocol::Request;
+use kafka_protocol::messages::ResponseKind;
 
 pub mod api_versions;
 pub mod configs;
+pub mod context;
 pub mod delete_records;
 pub mod describe_cluster;
 pub mod error_codes;
@@ -26,10 +28,16 @@ pub mod metadata;
 pub mod offsets;
 pub mod produce;
 pub mod producers;
+pub mod registry;
 pub mod topics;
 
+pub use context::RequestContext;
+pub use registry::dispatch;
+
 /// A response whose remaining work (an fsync, a long poll) runs after the next request on the
-/// same connection has started, while its place in the response order is kept.
+/// same connection has started, while its place in the response order is kept. The future is
+/// lazy: it starts when the connection's writer reaches it, so a long poll's `max_wait_ms`
+/// counts from then (at most the responses queued before it later).
 pub type Deferred = Pin<Box<dyn Future<Output = ResponseKind> + Send>>;
 
 /// What the connection does with a request once its handler ran.
@@ -49,73 +57,20 @@ impl Reply {
     pub fn now(body: ResponseKind) -> Reply {
         Reply::Now(Box::new(body))
     }
-}
 
-/// Routes a decoded request to its handler.
-pub async fn dispatch(broker: &Broker, request: Request) -> Reply {
-    let version = request.header.request_api_version;
-    let client_id = request.header.client_id.as_deref();
-    match request.body {
-        RequestKind::ApiVersions(req) => Reply::now(ResponseKind::ApiVersions(
-            api_versions::handle(&req, version),
-        )),
-        RequestKind::Metadata(req) => Reply::now(ResponseKind::Metadata(metadata::handle(
-            broker, req, version,
-        ))),
-        RequestKind::Produce(req) => produce::handle(broker, req, version),
-        RequestKind::Fetch(req) => fetch::handle(broker, req, version),
-        RequestKind::ListOffsets(req) => Reply::now(ResponseKind::ListOffsets(
-            list_offsets::handle(broker, req, version),
-        )),
-        RequestKind::CreateTopics(req) => Reply::now(ResponseKind::CreateTopics(
-            topics::create_topics(broker, req, version),
-        )),
-        RequestKind::DeleteTopics(req) => Reply::now(ResponseKind::DeleteTopics(
-            topics::delete_topics(broker, req, version),
-        )),
-        RequestKind::CreatePartitions(req) => Reply::now(ResponseKind::CreatePartitions(
-            topics::create_partitions(broker, req),
-        )),
-        RequestKind::DeleteRecords(req) => delete_records::handle(broker, req),
-        RequestKind::DescribeConfigs(req) => Reply::now(ResponseKind::DescribeConfigs(
-            configs::describe_configs(broker, req, version),
-        )),
-        RequestKind::InitProducerId(req) => Reply::now(ResponseKind::InitProducerId(
-            producers::init_producer_id(broker, &req),
-        )),
-        RequestKind::DescribeProducers(req) => Reply::now(ResponseKind::DescribeProducers(
-            producers::describe_producers(broker, &req),
-        )),
-        RequestKind::DescribeCluster(req) => Reply::now(ResponseKind::DescribeCluster(
-            describe_cluster::handle(broker, &req),
-        )),
-        RequestKind::FindCoordinator(req) => Reply::now(ResponseKind::FindCoordinator(
-            find_coordinator::handle(broker, &req, version),
-        )),
-        RequestKind::JoinGroup(req) => {
-            groups::join_group(broker, req, version, client_id, request.peer)
-        }
-        RequestKind::SyncGroup(req) => groups::sync_group(broker, req, version),
-        RequestKind::Heartbeat(req) => {
-            Reply::now(ResponseKind::Heartbeat(groups::heartbeat(broker, &req)))
-        }
-        RequestKind::LeaveGroup(req) => Reply::now(ResponseKind::LeaveGroup(groups::leave_group(
-            broker, &req, version,
-        ))),
-        RequestKind::OffsetCommit(req) => offsets::offset_commit(broker, req, version),
-        RequestKind::OffsetFetch(req) => Reply::now(ResponseKind::OffsetFetch(
-            offsets::offset_fetch(broker, &req, version),
-        )),
-        RequestKind::OffsetDelete(req) => offsets::offset_delete(broker, &req),
-        RequestKind::ListGroups(req) => Reply::now(ResponseKind::ListGroups(
-            group_admin::list_groups(broker, &req, version),
-        )),
-        RequestKind::DescribeGroups(req) => Reply::now(ResponseKind::DescribeGroups(
-            group_admin::describe_groups(broker, &req, version),
-        )),
-        RequestKind::DeleteGroups(req) => group_admin::delete_groups(broker, &req),
-        // The version table admits no other API, so decoding never yields one; closing is
-        // what Kafka does with a request it does not serve.
-        _ => Reply::Close,
+    /// A reply computed by blocking work (file I/O) on the blocking pool. The work starts now,
+    /// so its effects follow the requests dispatched before it; `failed` answers if the task
+    /// panicked.
+    pub fn blocking<F>(work: F, failed: fn() -> ResponseKind) -> Reply
+    where
+        F: FnOnce() -> ResponseKind + Send + 'static,
+    {
+        let task = tokio::task::spawn_blocking(work);
+        Reply::Later(Box::pin(async move {
+            task.await.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "blocking handler task failed");
+                failed()
+            })
+        }))
     }
 }

@@ -1,9 +1,11 @@
 //! Committed offsets: OffsetCommit (API 8), OffsetFetch (9), OffsetDelete (47).
 //!
-//! As in Kafka's `KafkaApis`, partitions of unknown topics (or beyond a topic's partition
-//! count) are answered UNKNOWN_TOPIC_OR_PARTITION before the coordinator sees the rest; a
-//! group-level refusal then applies to every partition of the request. An OffsetCommit or
-//! OffsetDelete is answered only once its records are fsynced.
+//! As in Kafka's `KafkaApis`, the group ACL is checked first (GROUP_AUTHORIZATION_FAILED for the
+//! whole request), then each topic's (TOPIC_AUTHORIZATION_FAILED for its partitions), and
+//! partitions of unknown topics (or beyond a topic's partition count) are answered
+//! UNKNOWN_TOPIC_OR_PARTITION before the coordinator sees the rest; a group-level refusal then
+//! applies to every partition of the request. An OffsetCommit or OffsetDelete is answered only
+//! once its records are fsynced.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{
@@ -22,35 +24,66 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use super::error_codes::{group_code, group_error};
+use super::context::{AclOperation, RequestContext, Resource, ResourceType};
+use super::error_codes::{self, group_code, group_error};
 use super::Reply;
 use crate::broker::Broker;
 use crate::group::{CommitAuthor, CommitPartition, FetchedOffset, GroupError, Waiter};
 
 fn partition_exists(broker: &Broker, topic: &str, partition: i32) -> bool {
-    broker
-        .metadata
-        .get(topic)
-        .is_some_and(|t| t.partition(partition).is_some())
+    broker.topics.partition(topic, partition).is_some()
+}
+
+/// The code of a partition the coordinator does not see: a topic the principal may not use, or
+/// one that does not exist; 0 for a partition it sees.
+fn precheck(ctx: &RequestContext<'_>, operation: AclOperation, topic: &str, partition: i32) -> i16 {
+    if !ctx.authorize(operation, Resource::Topic(topic)) {
+        error_codes::denied(ResourceType::Topic).code()
+    } else if !partition_exists(ctx.broker, topic, partition) {
+        ResponseError::UnknownTopicOrPartition.code()
+    } else {
+        0
+    }
 }
 
 /// Handles an OffsetCommit.
-pub fn offset_commit(broker: &Broker, req: OffsetCommitRequest, version: i16) -> Reply {
-    let unknown = ResponseError::UnknownTopicOrPartition.code();
+pub fn offset_commit(ctx: &RequestContext<'_>, req: OffsetCommitRequest) -> Reply {
+    let (broker, version) = (ctx.broker, ctx.version);
     let mut response = OffsetCommitResponse::default();
+    if !ctx.authorize(AclOperation::Read, Resource::Group(&req.group_id)) {
+        let code = group_error(&GroupError::GroupAuthorizationFailed).code();
+        for topic in &req.topics {
+            response.topics.push(
+                OffsetCommitResponseTopic::default()
+                    .with_name(topic.name.clone())
+                    .with_partitions(
+                        topic
+                            .partitions
+                            .iter()
+                            .map(|p| {
+                                OffsetCommitResponsePartition::default()
+                                    .with_partition_index(p.partition_index)
+                                    .with_error_code(code)
+                            })
+                            .collect(),
+                    ),
+            );
+        }
+        return Reply::now(ResponseKind::OffsetCommit(response));
+    }
     // Where each partition handed to the coordinator sits in the response.
     let mut slots = Vec::new();
     let mut valid = Vec::new();
     for (ti, topic) in req.topics.iter().enumerate() {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         for (pi, p) in topic.partitions.iter().enumerate() {
-            let exists = partition_exists(broker, &topic.name, p.partition_index);
+            let code = precheck(ctx, AclOperation::Read, &topic.name, p.partition_index);
             partitions.push(
                 OffsetCommitResponsePartition::default()
                     .with_partition_index(p.partition_index)
-                    .with_error_code(if exists { 0 } else { unknown }),
+                    .with_error_code(code),
             );
-            if exists {
+            if code == 0 {
                 slots.push((ti, pi));
                 valid.push(CommitPartition {
                     topic: topic.name.to_string(),
@@ -109,21 +142,57 @@ pub fn offset_commit(broker: &Broker, req: OffsetCommitRequest, version: i16) ->
 }
 
 /// Handles an OffsetFetch: one group before v8, many from v8; no topic list means every
-/// committed offset of the group.
-pub fn offset_fetch(
-    broker: &Broker,
-    req: &OffsetFetchRequest,
-    version: i16,
-) -> OffsetFetchResponse {
-    let fetch = |group: &str, topics: Option<Vec<(String, Vec<i32>)>>| match topics {
-        Some(topics) => broker.groups.fetch_offsets(group, &topics),
-        None => broker.groups.fetch_all_offsets(group),
+/// committed offset of the group (less the topics the principal may not DESCRIBE). A group the
+/// principal may not DESCRIBE answers GROUP_AUTHORIZATION_FAILED; a requested topic it may not
+/// DESCRIBE answers TOPIC_AUTHORIZATION_FAILED per partition, offset -1.
+pub fn offset_fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> OffsetFetchResponse {
+    let (broker, version) = (ctx.broker, ctx.version);
+    let may_describe = |topic: &str| ctx.authorize(AclOperation::Describe, Resource::Topic(topic));
+    let denied_topic = error_codes::denied(ResourceType::Topic).code();
+    // (topic, offsets, error code per partition) of one group.
+    let fetch = |group: &str,
+                 topics: Option<Vec<(String, Vec<i32>)>>|
+     -> Vec<(String, Vec<(FetchedOffset, i16)>)> {
+        match topics {
+            Some(topics) => {
+                let (allowed, refused): (Vec<_>, Vec<_>) =
+                    topics.into_iter().partition(|(t, _)| may_describe(t));
+                let mut found: Vec<(String, Vec<(FetchedOffset, i16)>)> = broker
+                    .groups
+                    .fetch_offsets(group, &allowed)
+                    .into_iter()
+                    .map(|(t, offsets)| (t, offsets.into_iter().map(|o| (o, 0)).collect()))
+                    .collect();
+                for (topic, partitions) in refused {
+                    let offsets = partitions
+                        .into_iter()
+                        .map(|p| (FetchedOffset::none(p), denied_topic))
+                        .collect();
+                    found.push((topic, offsets));
+                }
+                found
+            }
+            None => broker
+                .groups
+                .fetch_all_offsets(group)
+                .into_iter()
+                .filter(|(t, _)| may_describe(t))
+                .map(|(t, offsets)| (t, offsets.into_iter().map(|o| (o, 0)).collect()))
+                .collect(),
+        }
     };
+    let group_denied = |group: &str| !ctx.authorize(AclOperation::Describe, Resource::Group(group));
+    let denied_group = group_error(&GroupError::GroupAuthorizationFailed).code();
     if version >= 8 {
         let groups = req
             .groups
             .iter()
             .map(|g| {
+                if group_denied(&g.group_id) {
+                    return OffsetFetchResponseGroup::default()
+                        .with_group_id(g.group_id.clone())
+                        .with_error_code(denied_group);
+                }
                 let topics = g.topics.as_ref().map(|ts| {
                     ts.iter()
                         .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
@@ -134,7 +203,12 @@ pub fn offset_fetch(
                     .map(|(name, offsets)| {
                         OffsetFetchResponseTopics::default()
                             .with_name(TopicName(StrBytes::from_string(name)))
-                            .with_partitions(offsets.into_iter().map(partitions_v8).collect())
+                            .with_partitions(
+                                offsets
+                                    .into_iter()
+                                    .map(|(o, code)| partitions_v8(o).with_error_code(code))
+                                    .collect(),
+                            )
                     })
                     .collect();
                 OffsetFetchResponseGroup::default()
@@ -143,6 +217,34 @@ pub fn offset_fetch(
             })
             .collect();
         return OffsetFetchResponse::default().with_groups(groups);
+    }
+    if group_denied(&req.group_id) {
+        if version >= 2 {
+            return OffsetFetchResponse::default().with_error_code(denied_group);
+        }
+        // v1 has no top-level error: every requested partition carries it.
+        let topics = req
+            .topics
+            .iter()
+            .flatten()
+            .map(|t| {
+                OffsetFetchResponseTopic::default()
+                    .with_name(t.name.clone())
+                    .with_partitions(
+                        t.partition_indexes
+                            .iter()
+                            .map(|&p| {
+                                OffsetFetchResponsePartition::default()
+                                    .with_partition_index(p)
+                                    .with_committed_offset(-1)
+                                    .with_metadata(Some(StrBytes::default()))
+                                    .with_error_code(denied_group)
+                            })
+                            .collect(),
+                    )
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_topics(topics);
     }
     let topics = req.topics.as_ref().map(|ts| {
         ts.iter()
@@ -157,7 +259,7 @@ pub fn offset_fetch(
                 .with_partitions(
                     offsets
                         .into_iter()
-                        .map(|o| {
+                        .map(|(o, code)| {
                             OffsetFetchResponsePartition::default()
                                 .with_partition_index(o.partition)
                                 .with_committed_offset(o.offset)
@@ -169,6 +271,7 @@ pub fn offset_fetch(
                                     -1
                                 })
                                 .with_metadata(Some(StrBytes::from_string(o.metadata)))
+                                .with_error_code(code)
                         })
                         .collect(),
                 )
@@ -186,14 +289,20 @@ fn partitions_v8(o: FetchedOffset) -> OffsetFetchResponsePartitions {
 }
 
 /// Handles an OffsetDelete.
-pub fn offset_delete(broker: &Broker, req: &OffsetDeleteRequest) -> Reply {
+pub fn offset_delete(ctx: &RequestContext<'_>, req: OffsetDeleteRequest) -> Reply {
+    let broker = ctx.broker;
     if req.group_id.is_empty() {
         return Reply::now(ResponseKind::OffsetDelete(
             OffsetDeleteResponse::default()
                 .with_error_code(group_error(&GroupError::InvalidGroupId).code()),
         ));
     }
-    let unknown = ResponseError::UnknownTopicOrPartition.code();
+    if !ctx.authorize(AclOperation::Delete, Resource::Group(&req.group_id)) {
+        return Reply::now(ResponseKind::OffsetDelete(
+            OffsetDeleteResponse::default()
+                .with_error_code(group_error(&GroupError::GroupAuthorizationFailed).code()),
+        ));
+    }
     let mut response = OffsetDeleteResponse::default();
     let mut slots = Vec::new();
     let mut valid: Vec<(String, Vec<i32>)> = Vec::new();
@@ -202,13 +311,13 @@ pub fn offset_delete(broker: &Broker, req: &OffsetDeleteRequest) -> Reply {
         let mut existing = Vec::new();
         let mut indexes = Vec::new();
         for (pi, p) in topic.partitions.iter().enumerate() {
-            let exists = partition_exists(broker, &topic.name, p.partition_index);
+            let code = precheck(ctx, AclOperation::Read, &topic.name, p.partition_index);
             partitions.push(
                 OffsetDeleteResponsePartition::default()
                     .with_partition_index(p.partition_index)
-                    .with_error_code(if exists { 0 } else { unknown }),
+                    .with_error_code(code),
             );
-            if exists {
+            if code == 0 {
                 existing.push(p.partition_index);
                 indexes.push(pi);
             }

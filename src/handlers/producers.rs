@@ -1,4 +1,4 @@
-//! Idempotent producers: InitProducerId (API 22) and DescribeProducers (API 61).
+//! Producers: InitProducerId (API 22) and DescribeProducers (API 61).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_producers_response::{
@@ -6,58 +6,93 @@ use kafka_protocol::messages::describe_producers_response::{
 };
 use kafka_protocol::messages::{
     DescribeProducersRequest, DescribeProducersResponse, InitProducerIdRequest,
-    InitProducerIdResponse, ProducerId,
+    InitProducerIdResponse, ProducerId, ResponseKind,
 };
 
-use crate::broker::Broker;
+use super::context::{AclOperation, RequestContext, Resource, ResourceType};
+use super::{error_codes, Reply};
 
 /// Hands out a fresh producer id with epoch 0.
 ///
 /// Without a transactional id Kafka 4 always allocates a new id, also when the request names
 /// the producer's current id and epoch to ask for a bump after a sequence error (KIP-360):
-/// the new id starts a new sequence space, which is what the client wanted.
-pub fn init_producer_id(broker: &Broker, req: &InitProducerIdRequest) -> InitProducerIdResponse {
+/// the new id starts a new sequence space, which is what the client wanted. Reserving a block
+/// of ids writes a file, so the answer comes from the blocking pool.
+pub fn init_producer_id(ctx: &RequestContext<'_>, req: InitProducerIdRequest) -> Reply {
     let resp = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
-    if req.transactional_id.as_ref().is_some_and(|t| t.is_empty()) {
-        return resp.with_error_code(ResponseError::InvalidRequest.code());
-    }
-    if req.transactional_id.is_some() {
-        // Transactions need a transaction coordinator, which comes with a later release; this
-        // is what Kafka answers while its transaction state is unavailable.
-        return resp.with_error_code(ResponseError::CoordinatorNotAvailable.code());
-    }
-    match broker.producer_ids.next_id() {
-        Ok(id) => resp.with_producer_id(ProducerId(id)).with_producer_epoch(0),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot persist the producer id counter");
-            resp.with_error_code(ResponseError::KafkaStorageError.code())
+    let now = |resp| Reply::now(ResponseKind::InitProducerId(resp));
+    match req.transactional_id.as_ref().map(|id| id.as_str()) {
+        Some("") => return now(resp.with_error_code(ResponseError::InvalidRequest.code())),
+        Some(id) => {
+            if !ctx.authorize(AclOperation::Write, Resource::TransactionalId(id)) {
+                let code = error_codes::denied(ResourceType::TransactionalId);
+                return now(resp.with_error_code(code.code()));
+            }
+            // Transactions need a transaction coordinator, which comes with a later release;
+            // this is what Kafka answers while its transaction state is unavailable.
+            return now(resp.with_error_code(ResponseError::CoordinatorNotAvailable.code()));
+        }
+        None => {
+            // IDEMPOTENT_WRITE on the cluster, or WRITE on any topic (Kafka's
+            // authorizeByResourceType).
+            if !ctx.authorize(AclOperation::IdempotentWrite, Resource::Cluster)
+                && !ctx.authorize_any(AclOperation::Write, ResourceType::Topic)
+            {
+                let code = error_codes::denied(ResourceType::Cluster);
+                return now(resp.with_error_code(code.code()));
+            }
         }
     }
+    let broker = ctx.broker.clone();
+    Reply::blocking(
+        move || {
+            ResponseKind::InitProducerId(match broker.producer_ids.next_id() {
+                Ok(id) => resp.with_producer_id(ProducerId(id)).with_producer_epoch(0),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot persist the producer id counter");
+                    resp.with_error_code(ResponseError::KafkaStorageError.code())
+                }
+            })
+        },
+        || {
+            ResponseKind::InitProducerId(
+                InitProducerIdResponse::default()
+                    .with_producer_id(ProducerId(-1))
+                    .with_producer_epoch(-1)
+                    .with_error_code(ResponseError::KafkaStorageError.code()),
+            )
+        },
+    )
 }
 
 /// Lists the active producers of each requested partition.
 pub fn describe_producers(
-    broker: &Broker,
-    req: &DescribeProducersRequest,
+    ctx: &RequestContext<'_>,
+    req: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
     let topics = req
         .topics
         .iter()
         .map(|t| {
-            let topic = broker.metadata.get(&t.name);
+            let allowed = ctx.authorize(AclOperation::Read, Resource::Topic(&t.name));
+            let topic = ctx.broker.topics.get(&t.name);
             let partitions = t
                 .partition_indexes
                 .iter()
                 .map(|&index| {
                     let resp = PartitionResponse::default().with_partition_index(index);
+                    if !allowed {
+                        return resp
+                            .with_error_code(error_codes::denied(ResourceType::Topic).code());
+                    }
                     let Some(partition) = topic.as_ref().and_then(|t| t.partition(index)) else {
                         return resp.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     };
-                    let producers = partition.producers.lock();
-                    let mut active: Vec<ProducerState> = producers
+                    let active: Vec<ProducerState> = partition
                         .producers()
+                        .into_iter()
                         .map(|p| {
                             ProducerState::default()
                                 .with_producer_id(ProducerId(p.producer_id))
@@ -68,7 +103,6 @@ pub fn describe_producers(
                                 .with_current_txn_start_offset(-1)
                         })
                         .collect();
-                    active.sort_by_key(|p| p.producer_id.0);
                     resp.with_active_producers(active)
                 })
                 .collect();

@@ -406,7 +406,7 @@ pub fn set_log_append_time(buf: &mut [u8], ts: i64) -> Result<(), BatchError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log::test_util::{encode_batch, records, ALL_COMPRESSIONS};
+    use crate::test_support::{encode_batch, records, ALL_COMPRESSIONS};
     use kafka_protocol::records::{Compression, RecordBatchDecoder, TimestampType};
 
     #[test]

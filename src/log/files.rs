@@ -56,7 +56,7 @@ pub(crate) fn read_offset_file(dir: &Path, name: &str) -> io::Result<Option<i64>
 }
 
 /// Removes a file; a file that is already gone is fine.
-pub(crate) fn remove_if_exists(path: &Path) -> io::Result<()> {
+pub fn remove_if_exists(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),

@@ -54,8 +54,6 @@ mod time_index;
 
 #[cfg(test)]
 mod proptests;
-#[cfg(test)]
-mod test_util;
 
 pub use batch::{
     set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batches,

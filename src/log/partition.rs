@@ -1005,8 +1005,8 @@ impl PartitionLog {
 mod tests {
     use super::*;
     use crate::log::batch::{check_batch, validate_stored_batches};
-    use crate::log::test_util::{
-        encode_batch, records, records_with_timestamps, sized_batch, ALL_COMPRESSIONS,
+    use crate::test_support::{
+        encode_batch, records, records_with_timestamps, sized_batch, sparse_batch, ALL_COMPRESSIONS,
     };
     use kafka_protocol::records::{Compression, RecordBatchDecoder};
     use std::sync::Arc;
@@ -1872,20 +1872,6 @@ mod tests {
     fn partition_log_is_send_and_sync() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<PartitionLog>();
-    }
-
-    /// A batch as the cleaner leaves one: records only at `offsets`, so fewer records than its
-    /// offset range (base = the first offset).
-    fn sparse_batch(offsets: &[i64], ts: i64) -> Vec<u8> {
-        let recs: Vec<_> = offsets
-            .iter()
-            .map(|&o| {
-                let mut r = records(o, 1, ts).remove(0);
-                r.sequence = (o - offsets[0] - 1) as i32;
-                r
-            })
-            .collect();
-        encode_batch(&recs, Compression::None)
     }
 
     fn follower() -> AppendOptions {

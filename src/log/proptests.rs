@@ -8,8 +8,8 @@ use std::path::Path;
 use proptest::prelude::*;
 
 use super::batch::validate_batches;
-use super::test_util::{batch_with, ALL_COMPRESSIONS};
 use super::{AppendOptions, LogConfig, LogError, PartitionLog};
+use crate::test_support::{batch_with, ALL_COMPRESSIONS};
 
 /// One batch to append: (records, value bytes per record, codec index).
 type BatchSpec = (usize, usize, usize);

@@ -1,8 +1,7 @@
-//! Producers: id allocation and the per-partition state that makes idempotent produce
-//! exactly-once (transactions will join them here).
+//! Transactions: producer id allocation today; the transaction coordinator (a second shard of
+//! the coordinator runtime) joins it here. Per-partition producer state lives with the
+//! partition (`crate::partition::producer_state`).
 
 pub mod producer_ids;
-pub mod producer_state;
 
 pub use producer_ids::ProducerIdManager;
-pub use producer_state::{ProducerBatch, ProducerError, ProducerStateManager, Verdict};

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use parking_lot::Mutex;
 
-use crate::metadata::write_atomically;
+use crate::log::write_atomically;
 
 /// File holding the first id not yet reserved.
 const FILE: &str = "producer-ids";

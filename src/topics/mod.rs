@@ -1,8 +1,18 @@
-//! Topics and partitions: the registry every handler looks names and ids up in, persisted
-//! atomically (write to a temp file, fsync, rename, fsync the directory) as `topics.json`.
+//! The topic registry: every topic's name, id, typed config and partitions, the table every
+//! handler looks names and ids up in, persisted atomically (write to a temp file, fsync, rename,
+//! fsync the directory) as `topics.json`.
 //!
 //! Lookups are lock-free reads of a `DashMap`; topic creation, deletion and partition growth
-//! are serialized by one admin mutex, which the produce and fetch paths never take.
+//! are serialized by one admin mutex, which the produce and fetch paths never take. Every
+//! operation that creates, persists or deletes files blocks on the disk: callers run it off the
+//! async workers.
+//!
+//! Internal topics (`__consumer_offsets`, the group coordinator's log) are recorded here too,
+//! with their partition count fixed when first created, as Kafka fixes it: they are not listed
+//! or described as topics (their records are Rivulet's own encoding), but their names are taken,
+//! so no user topic's partition directory can ever be theirs.
+
+pub mod config;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,12 +21,13 @@ use std::sync::Arc;
 use dashmap::DashMap;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::config::Config;
-use crate::log::{LogConfig, LogError, PartitionLog};
-use crate::txn::ProducerStateManager;
+use crate::log::{write_atomically, LogError};
+use crate::partition::{Partition, PartitionContext};
+
+pub use config::TopicConfig;
 
 /// Name of the persisted topic table inside the data directory.
 const TOPICS_FILE: &str = "topics.json";
@@ -56,28 +67,15 @@ pub enum TopicError {
     Io(#[from] std::io::Error),
 }
 
-/// One partition: its log and the wake-up for fetches parked on it.
-pub struct Partition {
-    /// Partition index within its topic.
-    pub index: i32,
-    /// The partition's durable log.
-    pub log: PartitionLog,
-    /// Notified after every append so long-polling fetches answer at once.
-    pub appended: Notify,
-    /// Idempotent producers' state; held across check, append and record of their batches.
-    pub producers: Mutex<ProducerStateManager>,
-}
-
-/// A topic: name, id, config overrides and partitions.
+/// A topic: name, id, settings and partitions.
+#[derive(Debug)]
 pub struct Topic {
     /// The topic name.
     pub name: String,
     /// The topic id (KIP-516).
     pub id: Uuid,
-    /// Config overrides set at creation (Kafka's DYNAMIC_TOPIC_CONFIG).
-    pub configs: RwLock<BTreeMap<String, String>>,
-    /// Partitions by index.
-    pub partitions: RwLock<Vec<Arc<Partition>>>,
+    config: RwLock<Arc<TopicConfig>>,
+    partitions: RwLock<Vec<Arc<Partition>>>,
 }
 
 impl Topic {
@@ -89,19 +87,29 @@ impl Topic {
         self.partitions.read().get(index as usize).cloned()
     }
 
+    /// Every partition, by index.
+    pub fn partitions(&self) -> Vec<Arc<Partition>> {
+        self.partitions.read().clone()
+    }
+
     /// The number of partitions.
     pub fn partition_count(&self) -> i32 {
         self.partitions.read().len() as i32
     }
 
-    /// The effective value of a topic setting: override, else broker default.
-    pub fn config_value(&self, config: &Config, key: &str) -> Option<String> {
-        self.configs
-            .read()
-            .get(key)
-            .cloned()
-            .or_else(|| config.topic_default(key))
+    /// The topic's settings (its overrides over the broker's defaults), typed.
+    pub fn config(&self) -> Arc<TopicConfig> {
+        self.config.read().clone()
     }
+}
+
+/// An internal topic: its id and fixed partition count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InternalTopic {
+    /// The topic id.
+    pub id: Uuid,
+    /// Its partitions (fixed at creation, as Kafka's `offsets.topic.num.partitions`).
+    pub partitions: i32,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -112,17 +120,28 @@ struct TopicRecord {
     configs: BTreeMap<String, String>,
 }
 
+#[derive(Serialize, Deserialize)]
+struct InternalRecord {
+    name: String,
+    #[serde(flatten)]
+    topic: InternalTopic,
+}
+
 #[derive(Serialize, Deserialize, Default)]
 struct TopicTable {
     topics: Vec<TopicRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    internal: Vec<InternalRecord>,
 }
 
 /// The registry of topics, backed by partition directories and `topics.json`.
-pub struct Metadata {
+pub struct TopicRegistry {
     dir: PathBuf,
     config: Config,
+    partition_ctx: PartitionContext,
     by_name: DashMap<String, Arc<Topic>>,
     by_id: DashMap<Uuid, String>,
+    internal: DashMap<String, InternalTopic>,
     admin: Mutex<()>,
 }
 
@@ -142,16 +161,13 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-impl Metadata {
+impl TopicRegistry {
     /// Loads the topic table and opens (recovering) every partition log.
-    pub fn open(dir: &Path, config: &Config) -> Result<Metadata, TopicError> {
+    pub fn open(
+        dir: &Path,
+        config: &Config,
+        partition_ctx: PartitionContext,
+    ) -> Result<TopicRegistry, TopicError> {
         let path = dir.join(TOPICS_FILE);
         let table: TopicTable = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
@@ -163,29 +179,46 @@ impl Metadata {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => TopicTable::default(),
             Err(e) => return Err(e.into()),
         };
-        let meta = Metadata {
+        let registry = TopicRegistry {
             dir: dir.to_path_buf(),
             config: config.clone(),
+            partition_ctx,
             by_name: DashMap::new(),
             by_id: DashMap::new(),
+            internal: DashMap::new(),
             admin: Mutex::new(()),
         };
+        for rec in table.internal {
+            registry.internal.insert(rec.name, rec.topic);
+        }
         for rec in table.topics {
-            let log_config = config.log_config(&rec.configs);
+            if registry.internal.contains_key(&rec.name) {
+                return Err(TopicError::AlreadyExists(format!(
+                    "{} (a user topic with the name of an internal one)",
+                    rec.name
+                )));
+            }
+            let topic_config = TopicConfig::new(rec.configs, config).unwrap_or_else(|reason| {
+                // Stored overrides were valid when set; a broker that no longer accepts one
+                // keeps the topic with its defaults rather than refusing to start.
+                tracing::error!(topic = %rec.name, reason, "stored topic config invalid; using broker defaults");
+                TopicConfig::defaults(config)
+            });
+            let topic_config = Arc::new(topic_config);
             let mut partitions = Vec::with_capacity(rec.partitions as usize);
             for p in 0..rec.partitions {
-                partitions.push(meta.open_partition(&rec.name, p, &log_config, false)?);
+                partitions.push(registry.open_partition(&rec.name, p, &topic_config, false)?);
             }
             let topic = Arc::new(Topic {
                 name: rec.name.clone(),
                 id: rec.id,
-                configs: RwLock::new(rec.configs),
+                config: RwLock::new(topic_config),
                 partitions: RwLock::new(partitions),
             });
-            meta.by_id.insert(rec.id, rec.name.clone());
-            meta.by_name.insert(rec.name, topic);
+            registry.by_id.insert(rec.id, rec.name.clone());
+            registry.by_name.insert(rec.name, topic);
         }
-        Ok(meta)
+        Ok(registry)
     }
 
     /// Opens a partition's log; a `fresh` partition first loses any directory left behind by a
@@ -194,26 +227,20 @@ impl Metadata {
         &self,
         topic: &str,
         index: i32,
-        log_config: &LogConfig,
+        config: &Arc<TopicConfig>,
         fresh: bool,
     ) -> Result<Arc<Partition>, TopicError> {
         let dir = self.dir.join(format!("{topic}-{index}"));
         if fresh && dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }
-        let log = PartitionLog::open(&dir, *log_config, now_ms())?;
-        let producers = ProducerStateManager::load(
+        Ok(Arc::new(Partition::open(
             &dir,
-            &log,
-            now_ms(),
-            self.config.producer_id_expiration_ms,
-        )?;
-        Ok(Arc::new(Partition {
+            topic,
             index,
-            log,
-            appended: Notify::new(),
-            producers: Mutex::new(producers),
-        }))
+            config.clone(),
+            &self.partition_ctx,
+        )?))
     }
 
     /// A topic by name.
@@ -227,6 +254,11 @@ impl Metadata {
         self.get(&name)
     }
 
+    /// A partition by topic name and index.
+    pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
+        self.get(topic)?.partition(index)
+    }
+
     /// All topics, sorted by name.
     pub fn topics(&self) -> Vec<Arc<Topic>> {
         let mut all: Vec<Arc<Topic>> = self.by_name.iter().map(|t| t.value().clone()).collect();
@@ -234,7 +266,34 @@ impl Metadata {
         all
     }
 
-    /// Validates and (unless `validate_only`) creates a topic; returns its id.
+    /// Every partition of every topic.
+    pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        self.topics().iter().flat_map(|t| t.partitions()).collect()
+    }
+
+    /// The internal topic `name`, recorded with `partitions` partitions if it does not exist
+    /// yet (its count never changes after). Blocking.
+    pub fn internal_topic(&self, name: &str, partitions: i32) -> Result<InternalTopic, TopicError> {
+        let _admin = self.admin.lock();
+        if let Some(t) = self.internal.get(name) {
+            return Ok(*t);
+        }
+        if self.by_name.contains_key(name) {
+            return Err(TopicError::AlreadyExists(name.to_string()));
+        }
+        let topic = InternalTopic {
+            id: Uuid::new_v4(),
+            partitions,
+        };
+        self.internal.insert(name.to_string(), topic);
+        if let Err(e) = self.persist() {
+            self.internal.remove(name);
+            return Err(e);
+        }
+        Ok(topic)
+    }
+
+    /// Validates and (unless `validate_only`) creates a topic; returns its id. Blocking.
     pub fn create_topic(
         &self,
         name: &str,
@@ -252,26 +311,24 @@ impl Metadata {
         if replication_factor != 1 {
             return Err(TopicError::InvalidReplicationFactor(replication_factor));
         }
-        for (k, v) in &configs {
-            crate::topic_config::validate(k, v).map_err(TopicError::InvalidConfig)?;
-        }
+        let topic_config =
+            Arc::new(TopicConfig::new(configs, &self.config).map_err(TopicError::InvalidConfig)?);
         let _admin = self.admin.lock();
-        if self.by_name.contains_key(name) {
+        if self.by_name.contains_key(name) || self.internal.contains_key(name) {
             return Err(TopicError::AlreadyExists(name.to_string()));
         }
         let id = Uuid::new_v4();
         if validate_only {
             return Ok(id);
         }
-        let log_config = self.config.log_config(&configs);
         let mut parts = Vec::with_capacity(partitions as usize);
         for p in 0..partitions {
-            parts.push(self.open_partition(name, p, &log_config, true)?);
+            parts.push(self.open_partition(name, p, &topic_config, true)?);
         }
         let topic = Arc::new(Topic {
             name: name.to_string(),
             id,
-            configs: RwLock::new(configs),
+            config: RwLock::new(topic_config),
             partitions: RwLock::new(parts),
         });
         self.by_name.insert(name.to_string(), topic);
@@ -284,7 +341,7 @@ impl Metadata {
         Ok(id)
     }
 
-    /// Deletes a topic and its files; returns its id.
+    /// Deletes a topic and its files; returns its id. Blocking.
     pub fn delete_topic(&self, name: &str) -> Result<Uuid, TopicError> {
         let _admin = self.admin.lock();
         let (_, topic) = self
@@ -293,15 +350,13 @@ impl Metadata {
             .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
         self.by_id.remove(&topic.id);
         self.persist()?;
-        for partition in topic.partitions.read().iter() {
-            partition.log.delete()?;
-            // Wake parked fetches so they notice the topic is gone.
-            partition.appended.notify_waiters();
+        for partition in topic.partitions() {
+            partition.delete()?;
         }
         Ok(topic.id)
     }
 
-    /// Grows a topic to `count` partitions.
+    /// Grows a topic to `count` partitions. Blocking.
     pub fn create_partitions(
         &self,
         name: &str,
@@ -326,10 +381,10 @@ impl Metadata {
         if validate_only {
             return Ok(());
         }
-        let log_config = self.config.log_config(&topic.configs.read());
+        let topic_config = topic.config();
         let mut added = Vec::new();
         for p in current..count {
-            added.push(self.open_partition(name, p, &log_config, true)?);
+            added.push(self.open_partition(name, p, &topic_config, true)?);
         }
         topic.partitions.write().extend(added);
         self.persist()
@@ -337,6 +392,15 @@ impl Metadata {
 
     /// Writes the topic table atomically: temp file, fsync, rename, fsync of the directory.
     fn persist(&self) -> Result<(), TopicError> {
+        let mut internal: Vec<InternalRecord> = self
+            .internal
+            .iter()
+            .map(|e| InternalRecord {
+                name: e.key().clone(),
+                topic: *e.value(),
+            })
+            .collect();
+        internal.sort_by(|a, b| a.name.cmp(&b.name));
         let table = TopicTable {
             topics: self
                 .topics()
@@ -345,9 +409,10 @@ impl Metadata {
                     name: t.name.clone(),
                     id: t.id,
                     partitions: t.partition_count(),
-                    configs: t.configs.read().clone(),
+                    configs: t.config().overrides().clone(),
                 })
                 .collect(),
+            internal,
         };
         let bytes = serde_json::to_vec_pretty(&table)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
@@ -356,36 +421,53 @@ impl Metadata {
     }
 
     /// Snapshots producer state, then flushes and closes every partition log (clean shutdown).
+    /// Blocking.
     pub fn close(&self) -> Result<(), TopicError> {
-        for topic in self.topics() {
-            for partition in topic.partitions.read().iter() {
-                {
-                    let producers = partition.producers.lock();
-                    producers.take_snapshot(partition.log.log_end_offset())?;
-                }
-                partition.log.close()?;
-            }
+        for partition in self.all_partitions() {
+            partition.close()?;
         }
         Ok(())
     }
 }
 
-/// Replaces `dir/name` with `bytes` so that a crash leaves either the old or the new file whole.
-pub fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = dir.join(format!("{name}.tmp"));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, dir.join(name))?;
-    std::fs::File::open(dir)?.sync_all()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn test_ctx() -> PartitionContext {
+        PartitionContext {
+            clock: crate::clock::system(),
+            background: Arc::new(crate::tasks::Inline),
+            producer_expiration_ms: i64::MAX,
+        }
+    }
+
+    #[test]
+    fn internal_topics_take_their_names_and_keep_their_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::default();
+        let first = {
+            let m = TopicRegistry::open(dir.path(), &config, test_ctx()).unwrap();
+            let t = m.internal_topic("__consumer_offsets", 50).unwrap();
+            assert_eq!(t.partitions, 50);
+            assert!(matches!(
+                m.create_topic("__consumer_offsets", 1, 1, BTreeMap::new(), false),
+                Err(TopicError::AlreadyExists(_))
+            ));
+            assert!(m.get("__consumer_offsets").is_none());
+            m.create_topic("user", 1, 1, BTreeMap::new(), false)
+                .unwrap();
+            assert!(matches!(
+                m.internal_topic("user", 3),
+                Err(TopicError::AlreadyExists(_))
+            ));
+            t
+        };
+        let m = TopicRegistry::open(dir.path(), &config, test_ctx()).unwrap();
+        // A later broker with another default keeps the count the topic was created with.
+        assert_eq!(m.internal_topic("__consumer_offsets", 8).unwrap(), first);
+        assert_eq!(m.topics().len(), 1);
+    }
 
     #[test]
     fn topic_names() {
@@ -403,7 +485,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::default();
         let id = {
-            let m = Metadata::open(dir.path(), &config).unwrap();
+            let m = TopicRegistry::open(dir.path(), &config, test_ctx()).unwrap();
             let mut cfg = BTreeMap::new();
             cfg.insert("retention.ms".to_string(), "1000".to_string());
             let id = m.create_topic("t", 2, 1, cfg, false).unwrap();
@@ -419,22 +501,23 @@ mod tests {
             m.close().unwrap();
             id
         };
-        let m = Metadata::open(dir.path(), &config).unwrap();
+        let m = TopicRegistry::open(dir.path(), &config, test_ctx()).unwrap();
         let t = m.get("t").unwrap();
         assert_eq!(t.id, id);
         assert_eq!(t.partition_count(), 3);
-        assert_eq!(t.configs.read()["retention.ms"], "1000");
+        assert_eq!(t.config().overrides()["retention.ms"], "1000");
+        assert_eq!(t.config().retention_ms, 1000);
         assert!(m.get_by_id(&id).is_some());
         m.delete_topic("t").unwrap();
         assert!(!dir.path().join("t-0").exists());
-        let m = Metadata::open(dir.path(), &config).unwrap();
+        let m = TopicRegistry::open(dir.path(), &config, test_ctx()).unwrap();
         assert!(m.get("t").is_none());
     }
 
     #[test]
     fn validate_only_creates_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let m = Metadata::open(dir.path(), &Config::default()).unwrap();
+        let m = TopicRegistry::open(dir.path(), &Config::default(), test_ctx()).unwrap();
         m.create_topic("v", 1, 1, BTreeMap::new(), true).unwrap();
         assert!(m.get("v").is_none());
         assert!(matches!(

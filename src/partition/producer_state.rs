@@ -7,10 +7,13 @@
 //! start at 0 after an epoch bump.
 //!
 //! Durability: `<20-digit offset>.snapshot` files in the partition directory hold the state as
-//! of that offset; they are written (atomically) when the log rolls a segment and on clean
+//! of that offset; they are written (atomically) after the log rolls a segment and on clean
 //! shutdown. On open, the newest snapshot not past the log end is loaded and the batches after
 //! it are replayed from the log itself, so the state after a `kill -9` is exactly what the log
-//! holds, and a batch retried after the crash is still recognised.
+//! holds, and a batch retried after the crash is still recognised. A snapshot is taken in two
+//! steps, so no file I/O happens under the partition's lock: [`ProducerStateManager::snapshot`]
+//! copies the state as of the log end under the lock, [`ProducerSnapshot::write`] writes it
+//! after.
 //!
 //! Thread-safety: none inside; the partition keeps it behind a mutex that idempotent appends
 //! hold across check, append and record, so the state always matches a prefix of the log.
@@ -20,8 +23,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::log::{BatchHeader, LogError, PartitionLog};
-use crate::metadata::write_atomically;
+use crate::log::{write_atomically, BatchHeader, LogError, PartitionLog};
 
 /// Batches remembered per producer for duplicate detection (Kafka's `NUM_BATCHES_TO_RETAIN`).
 pub const BATCHES_TO_RETAIN: usize = 5;
@@ -148,13 +150,14 @@ fn in_sequence(last_seq: i32, next_seq: i32) -> bool {
     next_seq as i64 == last_seq as i64 + 1 || (next_seq == 0 && last_seq == i32::MAX)
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Snapshot {
     offset: i64,
     producers: Vec<ProducerEntry>,
 }
 
 /// The producer state of one partition.
+#[derive(Debug)]
 pub struct ProducerStateManager {
     dir: PathBuf,
     producers: HashMap<i64, ProducerEntry>,
@@ -325,18 +328,41 @@ impl ProducerStateManager {
         self.producers.values()
     }
 
-    /// Writes the state as of `offset` (which must be the log end offset, read while holding
-    /// the lock that serializes idempotent appends) and prunes older snapshots.
-    pub fn take_snapshot(&self, offset: i64) -> std::io::Result<()> {
+    /// The state as of `offset`, which must be the log end offset read while holding the lock
+    /// that serializes idempotent appends, ready to be written without it.
+    pub fn snapshot(&self, offset: i64) -> ProducerSnapshot {
         let mut producers: Vec<ProducerEntry> = self.producers.values().cloned().collect();
         producers.sort_by_key(|p| p.producer_id);
-        let bytes = serde_json::to_vec(&Snapshot { offset, producers })
+        ProducerSnapshot {
+            dir: self.dir.clone(),
+            snapshot: Snapshot { offset, producers },
+        }
+    }
+}
+
+/// A copy of a partition's producer state as of one offset, to be written to disk.
+#[derive(Debug)]
+pub struct ProducerSnapshot {
+    dir: PathBuf,
+    snapshot: Snapshot,
+}
+
+impl ProducerSnapshot {
+    /// The offset the state is as of.
+    pub fn offset(&self) -> i64 {
+        self.snapshot.offset
+    }
+
+    /// Writes `<offset>.snapshot` atomically and prunes all but the newest snapshots (blocking:
+    /// fsync, rename, unlink).
+    pub fn write(&self) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec(&self.snapshot)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        write_atomically(&self.dir, &snapshot_name(offset), &bytes)?;
+        write_atomically(&self.dir, &snapshot_name(self.snapshot.offset), &bytes)?;
         let mut all = list_snapshots(&self.dir)?;
         all.sort_unstable_by(|a, b| b.cmp(a));
         for old in all.into_iter().skip(SNAPSHOTS_TO_KEEP) {
-            std::fs::remove_file(snapshot_path(&self.dir, old))?;
+            crate::log::files::remove_if_exists(&snapshot_path(&self.dir, old))?;
         }
         Ok(())
     }
@@ -368,10 +394,9 @@ fn list_snapshots(dir: &Path) -> std::io::Result<Vec<i64>> {
 mod tests {
     use super::*;
     use crate::log::{AppendOptions, LogConfig};
-    use bytes::{Bytes, BytesMut};
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
+    use crate::test_support::idempotent_batch;
+    use bytes::BytesMut;
+    use kafka_protocol::records::Compression;
     use proptest::prelude::*;
 
     fn pb(producer_id: i64, epoch: i16, first_seq: i32, count: i32) -> ProducerBatch {
@@ -462,38 +487,6 @@ mod tests {
         );
     }
 
-    /// A real idempotent batch of `count` records.
-    fn idempotent_batch(pid: i64, epoch: i16, first_seq: i32, count: i32, ts: i64) -> BytesMut {
-        let records: Vec<Record> = (0..count)
-            .map(|i| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id: pid,
-                producer_epoch: epoch,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: increment_sequence(first_seq, i),
-                timestamp: ts,
-                key: None,
-                value: Some(Bytes::from(format!("{pid}-{epoch}-{first_seq}-{i}"))),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            records.iter(),
-            &RecordEncodeOptions {
-                version: 2,
-                compression: Compression::None,
-            },
-        )
-        .unwrap();
-        buf
-    }
-
     /// What a client does next: a new batch, a retry of a recent one, a gap, an epoch bump,
     /// or a zombie with an older epoch.
     #[derive(Debug, Clone)]
@@ -578,7 +571,7 @@ mod tests {
             for op in ops {
                 let (producer, epoch, first, count) = match op {
                     Op::Snapshot => {
-                        state.take_snapshot(log.log_end_offset()).unwrap();
+                        state.snapshot(log.log_end_offset()).write().unwrap();
                         continue;
                     }
                     Op::Crash => {
@@ -629,7 +622,7 @@ mod tests {
                         prop_assert_eq!((*f, *l), (meta.first_offset, meta.last_offset));
                     }
                     (Ok(None), Ok(Verdict::Append)) => {
-                        let mut bytes = idempotent_batch(pid, epoch, first, count, 1_000);
+                        let mut bytes = BytesMut::from(&idempotent_batch(pid, epoch, first, count, 1_000, Compression::None)[..]);
                         let opts = AppendOptions::leader(1_000, 0, false);
                         let info = log.append(&mut bytes, &opts).unwrap();
                         prop_assert_eq!(info.base_offset, log_end);

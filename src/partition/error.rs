@@ -1,0 +1,72 @@
+//! Errors of the partition layer: Kafka's `LogValidator` refusals, idempotence refusals and the
+//! log's own errors, each mapped to its Kafka code in `handlers::error_codes`.
+
+use crate::log::{BatchError, LogError};
+
+use super::producer_state::ProducerError;
+
+/// Why a partition refused an append or an administrative operation.
+#[derive(Debug, thiserror::Error)]
+pub enum PartitionError {
+    /// The bytes are not a valid record batch (CORRUPT_MESSAGE for a bad CRC, else
+    /// INVALID_RECORD).
+    #[error("{0}")]
+    Batch(BatchError),
+    /// A client sent more than one batch for one partition (INVALID_RECORD; Kafka's
+    /// `ProduceRequest` rule from v3).
+    #[error("Produce requests with version 3 and above must contain exactly one record batch per partition")]
+    MultipleBatches,
+    /// The batch as sent is larger than `max.message.bytes` (MESSAGE_TOO_LARGE).
+    #[error("The record batch is {size} bytes, larger than the maximum of {max} bytes")]
+    MessageTooLarge {
+        /// The batch size in bytes.
+        size: usize,
+        /// The topic's `max.message.bytes`.
+        max: usize,
+    },
+    /// A CreateTime timestamp outside `message.timestamp.{before,after}.max.ms`
+    /// (INVALID_TIMESTAMP).
+    #[error("Timestamp {timestamp} of message is out of range. The timestamp should be within [{min}, {max}]")]
+    InvalidTimestamp {
+        /// The offending timestamp.
+        timestamp: i64,
+        /// The earliest acceptable timestamp.
+        min: i64,
+        /// The latest acceptable timestamp.
+        max: i64,
+    },
+    /// A record without a key on a compacted topic (INVALID_RECORD, KIP-467).
+    #[error(
+        "Compacted topic cannot accept message without key in topic partition {topic}-{partition}."
+    )]
+    KeylessRecordOnCompactedTopic {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
+    /// A batch the record decoder cannot read, found while checking keys (INVALID_RECORD).
+    #[error("undecodable record batch: {0}")]
+    UndecodableBatch(String),
+    /// An idempotent batch refused by the producer state.
+    #[error(transparent)]
+    Producer(#[from] ProducerError),
+    /// A transactional batch, which needs the transaction coordinator (INVALID_TXN_STATE).
+    #[error(
+        "transactional batches need a transaction coordinator, which this broker does not run yet"
+    )]
+    TransactionsUnsupported,
+    /// An operation the topic's policy forbids, e.g. DeleteRecords on a compact-only topic
+    /// (POLICY_VIOLATION).
+    #[error("{0}")]
+    PolicyViolation(String),
+    /// The log failed (storage, range, closed).
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+impl From<BatchError> for PartitionError {
+    fn from(e: BatchError) -> PartitionError {
+        PartitionError::Batch(e)
+    }
+}

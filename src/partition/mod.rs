@@ -1,0 +1,565 @@
+//! One partition: Kafka's `Partition` plus the replication half of `UnifiedLog`. It owns the
+//! partition's log, its producer state, the high watermark, the last stable offset, the leader
+//! epoch (with the log's epoch cache) and the wake-up of fetches parked on it, and it is the only
+//! way in: handlers translate requests into these calls and errors into codes, nothing more.
+//!
+//! The API is the one replication and transactions need:
+//! - [`Partition::append_as_leader`]: Kafka's `LogValidator` checks (`validator`), idempotence
+//!   (`producer_state`), offsets assigned by the log, then the high watermark moved by the
+//!   replica policy;
+//! - [`Partition::append_as_follower`]: a leader's batches copied with their offsets;
+//! - [`Partition::read`]: whole batches up to an isolation bound: the log end (a follower), the
+//!   high watermark (read_uncommitted) or the last stable offset (read_committed);
+//! - [`Partition::truncate_to`], [`Partition::update_high_watermark`], and the epoch queries.
+//!
+//! Replica policy: this node is the only replica, the leader at epoch 0, so the high watermark
+//! is the log end offset after every leader append (Kafka's HW with an ISR of one). That is
+//! this layer's policy, not an invariant of the log: a follower's high watermark comes from its
+//! leader through `update_high_watermark`. Without transactions no offset is unstable, so the
+//! last stable offset equals the high watermark.
+//!
+//! Invariants (checked with `debug_assert!` where they change): `log_start_offset <=
+//! last_stable_offset <= high_watermark <= log_end_offset`; the producer state reflects exactly
+//! the idempotent batches below the log end.
+//!
+//! Lock order: `producers` (the partition's state lock, held across an idempotent batch's check,
+//! append and record, and across truncation) before the log's own locks. `config` is read-mostly:
+//! its `Arc` is cloned out and the lock is never held across anything else. The high watermark,
+//! first unstable offset and leader epoch are atomics, so fetches take no partition lock at all.
+//! Batches without a producer id take no partition lock either; the high watermark only moves
+//! forward (`fetch_max`) so concurrent appends cannot move it back.
+//!
+//! Blocking: appends and reads touch the page cache only. Producer snapshots (at segment roll)
+//! are written by the broker's [`Background`] after the state was copied under the lock;
+//! `wait_durable`, `delete_records`, `apply_retention`, `truncate_to`, `flush` and `close` block
+//! on the disk and are called off the async workers.
+
+pub mod error;
+pub mod producer_state;
+mod validator;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::Notify;
+
+use crate::clock::SharedClock;
+use crate::log::{validate_stored_batches, AppendInfo, AppendOptions, LogError, PartitionLog};
+use crate::tasks::Background;
+use crate::topics::config::{TimestampType, TopicConfig};
+
+pub use error::PartitionError;
+pub use producer_state::{
+    BatchMetadata, ProducerBatch, ProducerEntry, ProducerError, ProducerStateManager, Verdict,
+};
+
+/// Who is appending (Kafka's `AppendOrigin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOrigin {
+    /// A producer: every `LogValidator` rule applies.
+    Client,
+    /// A coordinator writing its own records (the group log): structure and CRC only.
+    Coordinator,
+}
+
+/// How far a reader may read (Kafka's `FetchIsolation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Up to the log end: a follower copying its leader.
+    LogEnd,
+    /// Up to the high watermark: a read_uncommitted consumer.
+    HighWatermark,
+    /// Up to the last stable offset: a read_committed consumer.
+    TxnCommitted,
+}
+
+/// A read of one partition.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchParams {
+    /// The first offset wanted.
+    pub offset: i64,
+    /// At most this many bytes, except that the first batch may be returned whole (KIP-74).
+    pub max_bytes: usize,
+    /// Return the first batch whole even when larger than `max_bytes`.
+    pub min_one_batch: bool,
+    /// How far to read.
+    pub isolation: Isolation,
+}
+
+/// What a read found, with the partition's offsets as of the read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadInfo {
+    /// Whole stored batches, possibly empty.
+    pub records: Bytes,
+    /// The high watermark.
+    pub high_watermark: i64,
+    /// The last stable offset.
+    pub last_stable_offset: i64,
+    /// The log start offset.
+    pub log_start_offset: i64,
+}
+
+/// A leader append's outcome: stored now, or a retry of a batch stored before.
+enum Appended {
+    New(AppendInfo),
+    Duplicate(AppendInfo),
+}
+
+/// Counters of one partition (for metrics).
+#[derive(Debug, Default)]
+pub struct PartitionCounters {
+    /// Batches appended (leader and follower).
+    pub appended_batches: AtomicU64,
+    /// Records appended.
+    pub appended_records: AtomicU64,
+    /// Bytes appended.
+    pub appended_bytes: AtomicU64,
+    /// Appends refused (validation, idempotence, storage).
+    pub failed_appends: AtomicU64,
+}
+
+/// One partition of a topic (or of an internal log such as `__consumer_offsets`).
+#[derive(Debug)]
+pub struct Partition {
+    topic: String,
+    index: i32,
+    log: PartitionLog,
+    config: RwLock<Arc<TopicConfig>>,
+    producers: Mutex<ProducerStateManager>,
+    high_watermark: AtomicI64,
+    /// The first offset of the earliest open transaction, `i64::MAX` while none is open.
+    first_unstable_offset: AtomicI64,
+    leader_epoch: AtomicI32,
+    appended: Notify,
+    counters: PartitionCounters,
+    clock: SharedClock,
+    background: Arc<dyn Background>,
+    producer_expiration_ms: i64,
+}
+
+/// What opening a partition needs besides its directory.
+#[derive(Debug, Clone)]
+pub struct PartitionContext {
+    /// The broker's clock.
+    pub clock: SharedClock,
+    /// Where blocking work (producer snapshots) runs.
+    pub background: Arc<dyn Background>,
+    /// `producer.id.expiration.ms`.
+    pub producer_expiration_ms: i64,
+}
+
+impl Partition {
+    /// Opens (creating, recovering) the partition in `dir` and rebuilds its producer state.
+    pub fn open(
+        dir: &Path,
+        topic: &str,
+        index: i32,
+        config: Arc<TopicConfig>,
+        ctx: &PartitionContext,
+    ) -> Result<Partition, LogError> {
+        let now = ctx.clock.now_ms();
+        let log = PartitionLog::open(dir, config.segment, now)?;
+        let producers = ProducerStateManager::load(dir, &log, now, ctx.producer_expiration_ms)?;
+        let log_end = log.log_end_offset();
+        let epoch = log.latest_epoch().unwrap_or(0);
+        Ok(Partition {
+            topic: topic.to_string(),
+            index,
+            config: RwLock::new(config),
+            producers: Mutex::new(producers),
+            // Single replica: everything in the log is replicated to every replica.
+            high_watermark: AtomicI64::new(log_end),
+            first_unstable_offset: AtomicI64::new(i64::MAX),
+            leader_epoch: AtomicI32::new(epoch),
+            appended: Notify::new(),
+            counters: PartitionCounters::default(),
+            clock: ctx.clock.clone(),
+            background: ctx.background.clone(),
+            producer_expiration_ms: ctx.producer_expiration_ms,
+            log,
+        })
+    }
+
+    /// The topic name.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// The partition index.
+    pub fn index(&self) -> i32 {
+        self.index
+    }
+
+    /// The topic's settings as this partition applies them.
+    pub fn config(&self) -> Arc<TopicConfig> {
+        self.config.read().clone()
+    }
+
+    /// Replaces the topic's settings (an altered config); segment settings apply from the next
+    /// append on.
+    pub fn set_config(&self, config: Arc<TopicConfig>) {
+        self.log.set_config(config.segment);
+        *self.config.write() = config;
+    }
+
+    /// Notified after every append, so parked fetches answer at once.
+    pub fn appended(&self) -> &Notify {
+        &self.appended
+    }
+
+    /// The partition's counters.
+    pub fn counters(&self) -> &PartitionCounters {
+        &self.counters
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        self.log.dir()
+    }
+
+    /// The first offset still in the log.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log.log_start_offset()
+    }
+
+    /// The offset the next leader-appended record gets.
+    pub fn log_end_offset(&self) -> i64 {
+        self.log.log_end_offset()
+    }
+
+    /// The high watermark: what every replica has; what consumers may read.
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark.load(Ordering::Acquire)
+    }
+
+    /// The last stable offset: the first offset of the earliest open transaction, else the
+    /// high watermark.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.first_unstable_offset
+            .load(Ordering::Acquire)
+            .min(self.high_watermark())
+    }
+
+    /// The current leader epoch (0 on a single node).
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(Ordering::Acquire)
+    }
+
+    /// Kafka's `endOffsetForEpoch` (OffsetForLeaderEpoch).
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.log.end_offset_for_epoch(epoch)
+    }
+
+    /// Appends a client's (or a coordinator's) batch as the leader: validation, idempotence,
+    /// offsets from the log end, the high watermark moved, parked fetches woken. A retried
+    /// idempotent batch is answered with its original offsets and not stored again.
+    pub fn append_as_leader(
+        self: &Arc<Self>,
+        records: &[u8],
+        origin: AppendOrigin,
+    ) -> Result<AppendInfo, PartitionError> {
+        match self.leader_append(records, origin) {
+            Ok(Appended::New(info)) => {
+                self.after_append(&info, records.len());
+                Ok(info)
+            }
+            Ok(Appended::Duplicate(info)) => Ok(info),
+            Err(e) => {
+                self.counters.failed_appends.fetch_add(1, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    fn leader_append(
+        self: &Arc<Self>,
+        records: &[u8],
+        origin: AppendOrigin,
+    ) -> Result<Appended, PartitionError> {
+        let config = self.config();
+        let now = self.clock.now_ms();
+        let valid = validator::validate(records, &config, origin, now, &self.topic, self.index)?;
+        let mut buf = records.to_vec();
+        let opts = AppendOptions::leader(
+            now,
+            self.leader_epoch(),
+            config.timestamp_type == TimestampType::LogAppendTime,
+        );
+        let producer = match valid.headers() {
+            [only] => ProducerBatch::of(only).map(|p| (p, only.is_transactional())),
+            many => {
+                if many.iter().any(|h| h.producer_id >= 0) {
+                    // Producers send one batch per partition; only a coordinator sends more.
+                    return Err(PartitionError::MultipleBatches);
+                }
+                None
+            }
+        };
+        let Some((producer, transactional)) = producer else {
+            return Ok(Appended::New(
+                self.log.append_validated(&mut buf, valid, &opts)?,
+            ));
+        };
+        if transactional {
+            // No transaction coordinator yet: no partition can be part of a transaction.
+            return Err(PartitionError::TransactionsUnsupported);
+        }
+        // Check, append and record under one lock so the state always matches the log.
+        let mut producers = self.producers.lock();
+        match producers.check(&producer)? {
+            Verdict::Duplicate(original) => Ok(Appended::Duplicate(AppendInfo {
+                base_offset: original.first_offset,
+                last_offset: original.last_offset,
+                log_append_time_ms: -1,
+                log_start_offset: self.log.log_start_offset(),
+                max_timestamp: original.timestamp,
+                record_count: original.last_offset - original.first_offset + 1,
+                rolled: false,
+            })),
+            Verdict::Append => {
+                let info = self.log.append_validated(&mut buf, valid, &opts)?;
+                producers.record(
+                    &producer,
+                    info.base_offset,
+                    info.last_offset,
+                    info.max_timestamp,
+                );
+                Ok(Appended::New(info))
+            }
+        }
+    }
+
+    /// Appends a leader's batches with their offsets, epochs and timestamps (a follower). The
+    /// producer state follows; the high watermark does not (the leader sends it).
+    pub fn append_as_follower(&self, records: &[u8]) -> Result<AppendInfo, PartitionError> {
+        let valid = validate_stored_batches(records)?;
+        let headers: Vec<_> = valid.headers().to_vec();
+        let mut buf = records.to_vec();
+        let mut producers = self.producers.lock();
+        let info = self.log.append_validated(
+            &mut buf,
+            valid,
+            &AppendOptions::follower(self.clock.now_ms()),
+        )?;
+        for h in headers.iter().filter(|h| !h.is_control()) {
+            if let Some(p) = ProducerBatch::of(h) {
+                producers.record(&p, h.base_offset, h.last_offset(), h.max_timestamp);
+            }
+        }
+        drop(producers);
+        self.counters
+            .appended_batches
+            .fetch_add(headers.len() as u64, Ordering::Relaxed);
+        self.counters
+            .appended_records
+            .fetch_add(info.record_count.max(0) as u64, Ordering::Relaxed);
+        self.counters
+            .appended_bytes
+            .fetch_add(records.len() as u64, Ordering::Relaxed);
+        self.appended.notify_waiters();
+        Ok(info)
+    }
+
+    fn after_append(self: &Arc<Self>, info: &AppendInfo, bytes: usize) {
+        self.counters
+            .appended_batches
+            .fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .appended_records
+            .fetch_add(info.record_count as u64, Ordering::Relaxed);
+        self.counters
+            .appended_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+        // The single-replica policy: the only replica has it, so it is replicated.
+        self.high_watermark
+            .fetch_max(info.last_offset + 1, Ordering::AcqRel);
+        self.check_offsets();
+        if info.rolled {
+            // Kafka snapshots producer state when a segment rolls, so a restart replays at most
+            // the active segment. The copy is taken under the lock, the write off this thread.
+            let this = Arc::clone(self);
+            self.background.spawn_blocking(
+                "producer snapshot",
+                Box::new(move || this.write_producer_snapshot()),
+            );
+        }
+        self.appended.notify_waiters();
+    }
+
+    /// Copies the producer state as of the log end (under the lock) and writes it (blocking).
+    fn write_producer_snapshot(&self) {
+        let snapshot = {
+            let producers = self.producers.lock();
+            producers.snapshot(self.log.log_end_offset())
+        };
+        // A failed snapshot only lengthens the replay at the next start; the log stays the truth.
+        if let Err(e) = snapshot.write() {
+            tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "producer snapshot failed");
+        }
+    }
+
+    /// Reads whole batches up to the isolation bound (see [`FetchParams`]).
+    pub fn read(&self, params: FetchParams) -> Result<ReadInfo, LogError> {
+        let high_watermark = self.high_watermark();
+        let last_stable_offset = self.last_stable_offset();
+        let bound = match params.isolation {
+            Isolation::LogEnd => i64::MAX,
+            Isolation::HighWatermark => high_watermark,
+            Isolation::TxnCommitted => last_stable_offset,
+        };
+        let read =
+            self.log
+                .read_bounded(params.offset, params.max_bytes, params.min_one_batch, bound)?;
+        Ok(ReadInfo {
+            records: read.records,
+            high_watermark,
+            last_stable_offset,
+            log_start_offset: read.log_start_offset,
+        })
+    }
+
+    /// The highest offset a reader with `isolation` may see answered (ListOffsets latest).
+    pub fn fetchable_end(&self, isolation: Isolation) -> i64 {
+        match isolation {
+            Isolation::LogEnd => self.log_end_offset(),
+            Isolation::HighWatermark => self.high_watermark(),
+            Isolation::TxnCommitted => self.last_stable_offset(),
+        }
+    }
+
+    /// ListOffsets by timestamp: the first record at or after `target` below the isolation
+    /// bound (Kafka's `fetchOffsetByTimestamp`), as (offset, timestamp).
+    pub fn offset_for_timestamp(
+        &self,
+        target: i64,
+        isolation: Isolation,
+    ) -> Result<Option<(i64, i64)>, LogError> {
+        let bound = self.fetchable_end(isolation);
+        Ok(self
+            .log
+            .offset_for_timestamp(target)?
+            .filter(|(offset, _)| *offset < bound))
+    }
+
+    /// ListOffsets -3: the record with the largest timestamp, as (offset, timestamp).
+    pub fn max_timestamp_offset(&self) -> Result<Option<(i64, i64)>, LogError> {
+        self.log.max_timestamp_offset()
+    }
+
+    /// Blocks until everything below `end` is fsynced (acks=all; group commit with concurrent
+    /// callers).
+    pub fn wait_durable(&self, end: i64) -> Result<(), LogError> {
+        self.log.sync(end)
+    }
+
+    /// Kafka's `maybeIncrementHighWatermark` for a follower: the leader's high watermark, capped
+    /// at this log's end. Returns the high watermark afterwards.
+    pub fn update_high_watermark(&self, offset: i64) -> i64 {
+        let hw = offset.clamp(self.log_start_offset(), self.log_end_offset());
+        self.high_watermark.store(hw, Ordering::Release);
+        self.check_offsets();
+        self.appended.notify_waiters();
+        hw
+    }
+
+    /// Truncates the log to `offset` (whole batches below it stay; see
+    /// `PartitionLog::truncate_to`), rebuilds the producer state for what is left and caps the
+    /// high watermark. Blocking.
+    pub fn truncate_to(&self, offset: i64) -> Result<i64, PartitionError> {
+        let mut producers = self.producers.lock();
+        let end = self.log.truncate_to(offset)?;
+        *producers = ProducerStateManager::load(
+            self.log.dir(),
+            &self.log,
+            self.clock.now_ms(),
+            self.producer_expiration_ms,
+        )?;
+        self.high_watermark.fetch_min(end, Ordering::AcqRel);
+        self.check_offsets();
+        Ok(end)
+    }
+
+    /// DeleteRecords: moves the log start offset up to `offset` (-1: the high watermark),
+    /// persisted before this returns. Compact-only topics refuse (POLICY_VIOLATION); an offset
+    /// past the high watermark is OFFSET_OUT_OF_RANGE. Returns the low watermark. Blocking.
+    pub fn delete_records(&self, offset: i64) -> Result<i64, PartitionError> {
+        if !self.config().cleanup_policy.delete {
+            return Err(PartitionError::PolicyViolation(format!(
+                "Records of partition {}-{} can not be deleted due to the configured policy",
+                self.topic, self.index
+            )));
+        }
+        let hw = self.high_watermark();
+        let offset = if offset == -1 { hw } else { offset };
+        if offset < 0 || offset > hw {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                start: self.log_start_offset(),
+                end: hw,
+            }
+            .into());
+        }
+        Ok(self.log.delete_records_before(offset)?)
+    }
+
+    /// Retention by `retention.ms` and `retention.bytes`, for topics whose policy includes
+    /// `delete`; returns how many segments went. Blocking.
+    pub fn apply_retention(&self, now_ms: i64) -> Result<usize, LogError> {
+        let config = self.config();
+        if !config.cleanup_policy.delete {
+            return Ok(0);
+        }
+        self.log
+            .apply_retention(now_ms, config.retention_ms, config.retention_bytes)
+    }
+
+    /// Forgets producers idle for `producer.id.expiration.ms`; returns how many.
+    pub fn expire_producers(&self, now_ms: i64) -> usize {
+        self.producers
+            .lock()
+            .expire(now_ms, self.producer_expiration_ms)
+    }
+
+    /// The producers this partition knows (DescribeProducers), by producer id.
+    pub fn producers(&self) -> Vec<ProducerEntry> {
+        let mut all: Vec<ProducerEntry> = self.producers.lock().producers().cloned().collect();
+        all.sort_by_key(|p| p.producer_id);
+        all
+    }
+
+    /// Fsyncs everything appended so far (the periodic flush). Blocking.
+    pub fn flush(&self) -> Result<(), LogError> {
+        self.log.sync(self.log.log_end_offset())
+    }
+
+    /// Snapshots the producer state at the log end, then flushes and closes the log (clean
+    /// shutdown). Blocking.
+    pub fn close(&self) -> Result<(), LogError> {
+        self.write_producer_snapshot();
+        self.log.close()
+    }
+
+    /// Deletes the partition's files (topic deletion) and wakes parked fetches so they notice.
+    /// Blocking.
+    pub fn delete(&self) -> Result<(), LogError> {
+        let result = self.log.delete();
+        self.appended.notify_waiters();
+        result
+    }
+
+    /// Number of fsync rounds the log performed (tests, metrics).
+    pub fn fsync_rounds(&self) -> u64 {
+        self.log.fsync_rounds()
+    }
+
+    fn check_offsets(&self) {
+        debug_assert!(self.last_stable_offset() <= self.high_watermark());
+        debug_assert!(self.high_watermark() <= self.log.log_end_offset());
+    }
+}
+
+#[cfg(test)]
+mod tests;
