@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
-use crate::group::{GroupCoordinator, StoreError};
+use crate::coordinator::CoordinatorError;
+use crate::group::{GroupCoordinator, GROUP_TOPIC};
 use crate::handlers::context::{Authorizer, Listener};
 use crate::log::write_atomically;
 use crate::metrics::RequestMetrics;
@@ -49,9 +50,9 @@ pub enum StartupError {
     /// Topic metadata or a partition log could not be loaded.
     #[error("loading topics: {0}")]
     Topics(#[from] TopicError),
-    /// The group log could not be opened or replayed.
+    /// The group log could not be opened, upgraded or replayed.
     #[error("loading consumer groups: {0}")]
-    Groups(#[from] StoreError),
+    Groups(#[from] CoordinatorError),
 }
 
 /// Broker state shared by all connections.
@@ -119,16 +120,19 @@ impl Broker {
             background: Arc::new(tasks.clone()),
             producer_expiration_ms: config.producer_id_expiration_ms,
         };
-        let topics = TopicRegistry::open(&dir, &config, partition_ctx)?;
+        let topics = TopicRegistry::open(&dir, &config, partition_ctx.clone())?;
         let producer_ids = ProducerIdManager::open(&dir).map_err(|source| StartupError::Io {
             path: dir.display().to_string(),
             source,
         })?;
-        let group_clock = clock.clone();
+        // The group log's partition count is fixed when first created, as Kafka's is.
+        let group_log = topics.internal_topic(GROUP_TOPIC, config.group.num_partitions)?;
         let groups = GroupCoordinator::open(
             &dir,
             config.group.clone(),
-            Arc::new(move || group_clock.now_ms()),
+            group_log.partitions,
+            partition_ctx,
+            tasks.clone(),
         )?;
         Ok(Broker(Arc::new(BrokerState {
             cluster_id,

@@ -36,6 +36,7 @@ pub mod broker;
 pub mod clock;
 pub mod config;
 pub mod connection;
+pub mod coordinator;
 pub mod group;
 pub mod handlers;
 pub mod log;

@@ -209,10 +209,8 @@ fn start_background(broker: &Broker) {
     let b = broker.clone();
     tasks.every_period_blocking(GROUP_TICK, "group timers", move || {
         b.groups.tick(b.now_ms());
-        if b.groups.snapshot_due() {
-            if let Err(e) = b.groups.write_snapshot() {
-                tracing::error!(error = %e, "group snapshot failed");
-            }
+        if let Err(e) = b.groups.write_due_snapshots() {
+            tracing::error!(error = %e, "group snapshot failed");
         }
     });
 }

@@ -1,39 +1,33 @@
 //! The classic group state machine: membership, rebalances, timers (Kafka's `ClassicGroup` and
 //! the classic-group half of `GroupMetadataManager`, method for method).
 //!
-//! A [`Group`] is plain data driven by explicit calls that carry the time (`Ctx::now`): the
-//! request methods (`join`, `sync`, `heartbeat`, `leave`), `tick` for the timers, and
-//! `after_persist` once records it asked for are durable. It does no I/O: records to append go
-//! into `Ctx::records`, follow-ups that must wait for durability into `Ctx::after_persist`,
-//! and parked requests are answered through oneshot channels held by their members.
+//! A [`ClassicGroup`] is plain data driven by explicit calls that carry the time (`Ctx::now`):
+//! the request methods (`join`, `sync`, `heartbeat`, `leave`), `tick` for the timers, and
+//! `after_persist` once records it asked for are committed. It does no I/O: records to append go
+//! into `Ctx::records`, follow-ups that must wait for the commit into `Ctx::follow_ups`, and
+//! parked requests are answered through oneshot channels held by their members. Its committed
+//! offsets are not its own: they live beside it in the group's `OffsetStore`.
 //!
 //! Timers are deadlines stored in the group (Kafka keeps them in a timer wheel under the same
 //! keys): the join timer (initial delay or rebalance timeout), the sync timer (rebalance
 //! timeout for SyncGroups after a join phase), and one heartbeat deadline per member or pending
 //! member. Scheduling a timer replaces the previous one of its key, as in Kafka.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use bytes::Bytes;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::member::{subscribed_topics, Member, Protocol};
-use super::offsets::{CommittedOffset, PendingCommit};
+use super::offsets::{CommitAuthor, Ctx, ExpirationBase};
 use super::records::{GroupRecord, GroupValue, MemberValue};
-use super::{GroupConfig, GroupError, GroupState};
+use super::{GroupError, GroupState};
+use crate::coordinator::snapshot::SnapshotRecord;
+pub use crate::coordinator::Waiter;
 
 /// The protocol type of Kafka consumers (`ConsumerProtocol.PROTOCOL_TYPE`).
 pub const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
-
-/// An answer now, or a channel that delivers it when the group gets there.
-#[derive(Debug)]
-pub enum Waiter<T> {
-    /// The answer.
-    Ready(T),
-    /// The answer will arrive here (a parked JoinGroup or SyncGroup).
-    Wait(oneshot::Receiver<T>),
-}
 
 /// The answer to a JoinGroup, before version-specific encoding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,30 +194,6 @@ pub enum AfterPersist {
     },
 }
 
-/// The time and configuration of one operation, and what it wants done afterwards.
-pub struct Ctx<'a> {
-    /// Now, in epoch milliseconds.
-    pub now: i64,
-    /// The coordinator settings.
-    pub config: &'a GroupConfig,
-    /// Records to append to the group log, in order, as one batch.
-    pub records: Vec<GroupRecord>,
-    /// Follow-ups to run once those records are durable.
-    pub after_persist: Vec<AfterPersist>,
-}
-
-impl<'a> Ctx<'a> {
-    /// A context at `now` with nothing to persist yet.
-    pub fn new(now: i64, config: &'a GroupConfig) -> Ctx<'a> {
-        Ctx {
-            now,
-            config,
-            records: Vec::new(),
-            after_persist: Vec::new(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum JoinTimerKind {
     /// `group.initial.rebalance.delay.ms` after an Empty group got its first member; extended
@@ -245,9 +215,9 @@ pub(super) struct SyncTimer {
     pub(super) generation: i32,
 }
 
-/// A classic consumer group: its members, generation, timers and committed offsets.
+/// A classic consumer group: its members, generation and timers.
 #[derive(Debug)]
-pub struct Group {
+pub struct ClassicGroup {
     pub(super) id: String,
     pub(super) state: GroupState,
     pub(super) previous_state: GroupState,
@@ -271,18 +241,15 @@ pub struct Group {
     pub(super) new_member_added: bool,
     pub(super) join_timer: Option<JoinTimer>,
     pub(super) sync_timer: Option<SyncTimer>,
-    /// Durable committed offsets by (topic, partition).
-    pub(super) offsets: BTreeMap<(String, i32), CommittedOffset>,
-    /// Commits appended to the log but not yet fsynced, in log order.
-    pub(super) pending_commits: VecDeque<PendingCommit>,
-    /// The last group metadata record appended, None if none (or after its tombstone).
-    pub(super) persisted: Option<GroupValue>,
+    /// The last group metadata record appended and its offset, None if none (or after its
+    /// tombstone).
+    pub(super) persisted: Option<(i64, GroupValue)>,
 }
 
-impl Group {
+impl ClassicGroup {
     /// A new, Empty group.
-    pub fn new(id: &str, now: i64) -> Group {
-        Group {
+    pub fn new(id: &str, now: i64) -> ClassicGroup {
+        ClassicGroup {
             id: id.to_string(),
             state: GroupState::Empty,
             previous_state: GroupState::Dead,
@@ -299,16 +266,14 @@ impl Group {
             new_member_added: false,
             join_timer: None,
             sync_timer: None,
-            offsets: BTreeMap::new(),
-            pending_commits: VecDeque::new(),
             persisted: None,
         }
     }
 
-    /// A group as loaded from its last metadata record: Stable with its members (who must
-    /// heartbeat within their session timeout), or Empty without any.
-    pub fn from_record(id: &str, value: &GroupValue, now: i64) -> Group {
-        let mut group = Group::new(id, now);
+    /// A group as loaded from its last metadata record (at `offset` in the log): Stable with its
+    /// members (who must heartbeat within their session timeout), or Empty without any.
+    pub fn from_record(id: &str, value: &GroupValue, offset: i64, now: i64) -> ClassicGroup {
+        let mut group = ClassicGroup::new(id, now);
         group.state = if value.members.is_empty() {
             GroupState::Empty
         } else {
@@ -353,7 +318,7 @@ impl Group {
             });
         }
         group.subscribed_topics = group.compute_subscribed_topics();
-        group.persisted = Some(value.clone());
+        group.persisted = Some((offset, value.clone()));
         group
     }
 
@@ -404,7 +369,22 @@ impl Group {
 
     /// The last group metadata record written for this group.
     pub fn persisted(&self) -> Option<&GroupValue> {
-        self.persisted.as_ref()
+        self.persisted.as_ref().map(|(_, v)| v)
+    }
+
+    /// The group's metadata record for a snapshot, at the offset it had in the log.
+    pub fn snapshot(&self, out: &mut Vec<SnapshotRecord<GroupRecord>>) {
+        if let Some((offset, value)) = &self.persisted {
+            out.push(SnapshotRecord {
+                offset: *offset,
+                producer_id: -1,
+                producer_epoch: -1,
+                record: GroupRecord::Group {
+                    group: self.id.clone(),
+                    value: Some(value.clone()),
+                },
+            });
+        }
     }
 
     fn member_mut(&mut self, member_id: &str) -> Option<&mut Member> {
@@ -847,7 +827,7 @@ impl Group {
                     // answer once it is durable.
                     tracing::info!(group = %self.id, instance_id, "static member rejoined a stable group without a rebalance");
                     ctx.records.push(self.metadata_record(None));
-                    ctx.after_persist.push(AfterPersist::StaticJoin {
+                    ctx.follow_ups.push(AfterPersist::StaticJoin {
                         new_member_id,
                         old_member_id,
                         instance_id,
@@ -1109,7 +1089,7 @@ impl Group {
                         assignment.entry(m.member_id.clone()).or_default();
                     }
                     ctx.records.push(self.metadata_record(Some(&assignment)));
-                    ctx.after_persist.push(AfterPersist::Assignment {
+                    ctx.follow_ups.push(AfterPersist::Assignment {
                         generation: self.generation_id,
                         assignment,
                     });
@@ -1587,32 +1567,107 @@ impl Group {
         }
     }
 
-    /// Updates what the group knows was written: the records of one operation, appended at
-    /// consecutive offsets from `base_offset`. Commits wait in `pending_commits` until durable;
-    /// deletions apply at once (their answer is sent only once they are durable).
+    /// Updates what the group knows was written: its metadata records among one operation's
+    /// records, appended at consecutive offsets from `base_offset` (offset records are the
+    /// offset store's).
     pub fn records_appended(&mut self, records: &[GroupRecord], base_offset: i64) {
         for (i, record) in records.iter().enumerate() {
-            let record_offset = base_offset + i as i64;
-            match record {
-                GroupRecord::Group { value, .. } => self.persisted = value.clone(),
-                GroupRecord::Offset {
-                    topic,
-                    partition,
-                    value: Some(value),
-                    ..
-                } => self.pending_commits.push_back(PendingCommit {
-                    record_offset,
-                    topic: topic.clone(),
-                    partition: *partition,
-                    offset: CommittedOffset::from_value(value, record_offset),
-                }),
-                GroupRecord::Offset {
-                    topic,
-                    partition,
-                    value: None,
-                    ..
-                } => self.remove_offset(topic, *partition),
+            if let GroupRecord::Group { value, .. } = record {
+                self.persisted = value.clone().map(|v| (base_offset + i as i64, v));
             }
+        }
+    }
+
+    // ---- Offsets: the classic group's rules (Kafka's `ClassicGroup` half of `Group`) -------
+
+    /// Kafka's `ClassicGroup.validateOffsetCommit` (non-transactional).
+    pub fn validate_offset_commit(&self, author: &CommitAuthor) -> Result<(), GroupError> {
+        if self.state == GroupState::Dead {
+            return Err(GroupError::CoordinatorNotAvailable);
+        }
+        if author.generation_id < 0 && self.state == GroupState::Empty {
+            // The admin client, or a consumer with manual assignment: allowed while no member
+            // manages the group.
+            return Ok(());
+        }
+        if author.generation_id >= 0
+            || !author.member_id.is_empty()
+            || author.group_instance_id.is_some()
+        {
+            self.validate_member(&author.member_id, author.group_instance_id.as_deref())?;
+            if author.generation_id != self.generation_id {
+                return Err(GroupError::IllegalGeneration {
+                    got: author.generation_id,
+                    current: self.generation_id,
+                });
+            }
+        } else if self.state != GroupState::Empty {
+            return Err(GroupError::UnknownMemberId);
+        }
+        if self.state == GroupState::CompletingRebalance {
+            // The member has its new generation from JoinGroup but no assignment yet.
+            return Err(GroupError::RebalanceInProgress);
+        }
+        Ok(())
+    }
+
+    /// A commit keeps the member's session alive, as a heartbeat would.
+    pub fn on_offset_commit(&mut self, author: &CommitAuthor, now: i64) {
+        if matches!(
+            self.state,
+            GroupState::Stable | GroupState::PreparingRebalance
+        ) {
+            if let Some(m) = self
+                .members
+                .iter_mut()
+                .find(|m| m.member_id == author.member_id)
+            {
+                m.heartbeat_deadline = Some(now + m.session_timeout_ms as i64);
+            }
+        }
+    }
+
+    /// Kafka's `ClassicGroup.validateOffsetDelete`.
+    pub fn validate_offset_delete(&self) -> Result<(), GroupError> {
+        match self.state {
+            GroupState::Dead => Err(GroupError::GroupIdNotFound(self.id.clone())),
+            GroupState::Stable
+            | GroupState::PreparingRebalance
+            | GroupState::CompletingRebalance
+                if !self.uses_consumer_protocol() =>
+            {
+                Err(GroupError::NonEmptyGroup)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Kafka's `validateDeleteGroup`: only a group without members can be deleted.
+    pub fn validate_delete_group(&self) -> Result<(), GroupError> {
+        match self.state {
+            GroupState::Dead => Err(GroupError::GroupIdNotFound(self.id.clone())),
+            GroupState::Stable
+            | GroupState::PreparingRebalance
+            | GroupState::CompletingRebalance => Err(GroupError::NonEmptyGroup),
+            GroupState::Empty => Ok(()),
+        }
+    }
+
+    /// Kafka's `ClassicGroup.offsetExpirationCondition`: from when its offsets count their
+    /// retention, None while they cannot expire.
+    pub fn offset_expiration_condition(&self) -> Option<ExpirationBase> {
+        if self.protocol_type.is_none() {
+            // A group that only stores offsets: each one expires on its own.
+            Some(ExpirationBase::CommitTimestamp)
+        } else if self.state == GroupState::Empty {
+            Some(ExpirationBase::StateTimestamp(self.state_timestamp))
+        } else if self.uses_consumer_protocol()
+            && self.subscribed_topics.is_some()
+            && self.state == GroupState::Stable
+        {
+            Some(ExpirationBase::CommitTimestamp)
+        } else {
+            None
         }
     }
 }

@@ -1,11 +1,15 @@
-//! The classic consumer-group coordinator and committed offsets (Kafka's group coordinator for
-//! the classic protocol: `ClassicGroup`, `ClassicGroupState`, the classic-group methods of
-//! `GroupMetadataManager`, `OffsetMetadataManager`).
+//! The group coordinator and committed offsets (Kafka's group coordinator: `Group` and its
+//! types, `ClassicGroup`, `ClassicGroupState`, the group methods of `GroupMetadataManager`,
+//! `OffsetMetadataManager`), a shard type of the coordinator runtime (`crate::coordinator`).
 //!
-//! This node is the coordinator of every group. [`GroupCoordinator`] keeps each group behind
-//! its own lock (see `coordinator` for the locking and the durability tasks), [`Group`] is the
-//! state machine (see `classic`), `offsets` the committed offsets of a group, `store` and
-//! `records` the group log that makes both survive restarts and `kill -9`.
+//! This node is the coordinator of every group. Groups live in `__consumer_offsets-N`
+//! partitions by Kafka's hash of the group id (`offsets.topic.num.partitions`, 50 by default,
+//! fixed when the data directory is first used). Under each group id's lock (`shard`) sit a
+//! [`Group`] (an enum of group types, Kafka's `Group` interface; classic today, see `classic`
+//! for its state machine) and, beside it, the group's [`OffsetStore`] (`offsets`), which holds
+//! committed offsets, commits on their way to the disk and offsets pending in transactions.
+//! [`GroupCoordinator`] is the API the handlers call; `records` is what the log holds;
+//! `legacy` upgrades a data directory of the single group log that came before.
 //!
 //! # States
 //!
@@ -66,28 +70,32 @@
 mod classic;
 mod coordinator;
 mod error;
+pub mod legacy;
 mod member;
 mod offsets;
 mod records;
-mod store;
+mod shard;
+mod types;
 
 #[cfg(test)]
 mod tests;
 
+pub use crate::coordinator::Waiter;
 pub use classic::{
-    AfterPersist, Ctx, Group, JoinOutcome, JoinRequest, JoinedMember, LeaveMember, LeaveResult,
-    SyncOutcome, SyncRequest, Waiter, CONSUMER_PROTOCOL_TYPE,
+    AfterPersist, ClassicGroup, JoinOutcome, JoinRequest, JoinedMember, LeaveMember, LeaveResult,
+    SyncOutcome, SyncRequest, CONSUMER_PROTOCOL_TYPE,
 };
 pub use coordinator::{
-    Clock, FetchedOffset, GroupCoordinator, GroupDescription, GroupListing, MemberDescription,
+    FetchedOffset, GroupCoordinator, GroupDescription, GroupListing, MemberDescription, GROUP_TOPIC,
 };
 pub use error::GroupError;
 pub use member::{subscribed_topics, Member, Protocol};
-pub use offsets::{CommitAuthor, CommitPartition, CommittedOffset};
-pub use records::{GroupRecord, GroupValue, MemberValue, OffsetValue, RecordError};
-pub use store::{
-    GroupStore, LoadedGroup, SnapshotGroup, SnapshotOffset, StoreError, GROUP_LOG_DIR,
+pub use offsets::{
+    CommitAuthor, CommitPartition, CommittedOffset, Ctx, ExpirationBase, OffsetStore,
 };
+pub use records::{GroupRecord, GroupValue, MemberValue, OffsetValue, RecordError};
+pub use shard::{GroupEntry, GroupShard};
+pub use types::{Group, GroupType};
 
 /// The group coordinator settings, under Kafka's names.
 #[derive(Debug, Clone, PartialEq, Eq)]

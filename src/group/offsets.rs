@@ -1,18 +1,28 @@
-//! Committed offsets of a group (Kafka's `OffsetMetadataManager` for one group): validation of
-//! OffsetCommit against the membership, durable-only reads, OffsetDelete and expiry.
+//! The offset store of one group (Kafka's `OffsetMetadataManager` for one group id): committed
+//! offsets, commits on their way to the disk, and offsets committed inside transactions.
 //!
 //! A commit is appended to the group log at once but becomes visible to OffsetFetch only once
-//! it is fsynced (it waits in `pending_commits`, in log order, until then; the commit is also
+//! it is committed (fsynced; it waits in `pending`, in log order, until then; the commit is also
 //! answered only then). Applying in log order keeps memory equal to what a replay of the log
 //! would build, whatever order concurrent fsyncs finish in. A deletion removes the offset and
 //! any pending commit of the same partition, which precede it in the log.
+//!
+//! Offsets committed inside a transaction (TxnOffsetCommit) wait per producer id in
+//! `transactional` until the transaction's marker: a commit makes them committed offsets, an
+//! abort drops them. While one waits, its partition has an unstable offset (OffsetFetch with
+//! `require_stable` answers UNSTABLE_OFFSET_COMMIT).
+//!
+//! The store is plain data beside its group, under the same key lock; which commits the group
+//! accepts is the group type's decision (`Group::validate_offset_commit`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use super::classic::{Ctx, Group};
 use super::records::{GroupRecord, OffsetValue};
-use super::store::{SnapshotGroup, SnapshotOffset};
-use super::{GroupError, GroupState};
+use super::{GroupConfig, GroupError};
+use crate::coordinator::snapshot::SnapshotRecord;
+
+/// The group coordinator's operation context.
+pub type Ctx<'a> = crate::coordinator::Ctx<'a, GroupConfig, GroupRecord, super::AfterPersist>;
 
 /// A committed offset as OffsetFetch returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +54,17 @@ impl CommittedOffset {
         }
     }
 
+    /// Its stored value.
+    pub fn value(&self) -> OffsetValue {
+        OffsetValue {
+            offset: self.offset,
+            leader_epoch: self.leader_epoch,
+            metadata: self.metadata.clone(),
+            commit_timestamp: self.commit_timestamp,
+            expire_timestamp: self.expire_timestamp,
+        }
+    }
+
     /// Kafka's `OffsetExpirationConditionImpl.isOffsetExpired`.
     fn is_expired(&self, base_timestamp: i64, now: i64, retention_ms: i64) -> bool {
         match self.expire_timestamp {
@@ -53,7 +74,7 @@ impl CommittedOffset {
     }
 }
 
-/// A commit in the log that is not yet durable.
+/// A commit in the log that is not yet committed.
 #[derive(Debug, Clone)]
 pub struct PendingCommit {
     /// Offset of its record in the group log.
@@ -94,60 +115,37 @@ pub struct CommitAuthor {
     pub retention_time_ms: i64,
 }
 
-impl Group {
-    /// Kafka's `ClassicGroup.validateOffsetCommit` (non-transactional).
-    pub fn validate_offset_commit(&self, author: &CommitAuthor) -> Result<(), GroupError> {
-        if self.state == GroupState::Dead {
-            return Err(GroupError::CoordinatorNotAvailable);
-        }
-        if author.generation_id < 0 && self.state == GroupState::Empty {
-            // The admin client, or a consumer with manual assignment: allowed while no member
-            // manages the group.
-            return Ok(());
-        }
-        if author.generation_id >= 0
-            || !author.member_id.is_empty()
-            || author.group_instance_id.is_some()
-        {
-            self.validate_member(&author.member_id, author.group_instance_id.as_deref())?;
-            if author.generation_id != self.generation_id {
-                return Err(GroupError::IllegalGeneration {
-                    got: author.generation_id,
-                    current: self.generation_id,
-                });
-            }
-        } else if self.state != GroupState::Empty {
-            return Err(GroupError::UnknownMemberId);
-        }
-        if self.state == GroupState::CompletingRebalance {
-            // The member has its new generation from JoinGroup but no assignment yet.
-            return Err(GroupError::RebalanceInProgress);
-        }
-        Ok(())
-    }
+/// From when a group's offsets count their retention (Kafka's `OffsetExpirationCondition`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpirationBase {
+    /// From when the group entered its state (an Empty classic group), or the commit when
+    /// that is unknown.
+    StateTimestamp(Option<i64>),
+    /// From each offset's own commit.
+    CommitTimestamp,
+}
 
-    /// Validates and records an OffsetCommit: one result per partition (in order), the records
-    /// pushed to `ctx.records`. Err is a group-level error for every partition.
-    pub fn commit_offsets(
-        &mut self,
+/// The offsets of one group.
+#[derive(Debug, Default)]
+pub struct OffsetStore {
+    /// Committed offsets by (topic, partition).
+    committed: BTreeMap<(String, i32), CommittedOffset>,
+    /// Commits appended to the log but not yet committed, in log order.
+    pending: VecDeque<PendingCommit>,
+    /// Offsets committed in open transactions, by producer id.
+    transactional: HashMap<i64, BTreeMap<(String, i32), CommittedOffset>>,
+}
+
+impl OffsetStore {
+    /// Validates one OffsetCommit's partitions (the group accepted the commit) and pushes its
+    /// records: one result per partition, in order.
+    pub fn commit(
+        &self,
+        group_id: &str,
         author: &CommitAuthor,
         partitions: &[CommitPartition],
         ctx: &mut Ctx,
-    ) -> Result<Vec<Option<GroupError>>, GroupError> {
-        self.validate_offset_commit(author)?;
-        if matches!(
-            self.state,
-            GroupState::Stable | GroupState::PreparingRebalance
-        ) {
-            // A commit keeps the member's session alive, as a heartbeat would.
-            if let Some(m) = self
-                .members
-                .iter_mut()
-                .find(|m| m.member_id == author.member_id)
-            {
-                m.heartbeat_deadline = Some(ctx.now + m.session_timeout_ms as i64);
-            }
-        }
+    ) -> Vec<Option<GroupError>> {
         let expire_timestamp =
             (author.retention_time_ms != -1).then(|| ctx.now + author.retention_time_ms);
         let mut results = Vec::with_capacity(partitions.len());
@@ -163,7 +161,7 @@ impl Group {
                 continue;
             }
             ctx.records.push(GroupRecord::Offset {
-                group: self.id.clone(),
+                group: group_id.to_string(),
                 topic: p.topic.clone(),
                 partition: p.partition,
                 value: Some(OffsetValue {
@@ -176,220 +174,156 @@ impl Group {
             });
             results.push(None);
         }
-        Ok(results)
+        results
     }
 
-    /// Makes the commits appended below `durable_end` visible, in log order.
-    pub fn apply_durable_commits(&mut self, durable_end: i64) {
-        while self
-            .pending_commits
-            .front()
-            .is_some_and(|c| c.record_offset < durable_end)
-        {
-            if let Some(c) = self.pending_commits.pop_front() {
-                self.offsets.insert((c.topic, c.partition), c.offset);
+    /// Tracks the offset records of one operation, appended at consecutive offsets from
+    /// `base_offset` (other records count for the offsets only): commits wait in `pending`,
+    /// deletions apply at once (their answer is sent only once they are committed).
+    pub fn appended(&mut self, records: &[GroupRecord], base_offset: i64) {
+        for (i, record) in records.iter().enumerate() {
+            let record_offset = base_offset + i as i64;
+            match record {
+                GroupRecord::Offset {
+                    topic,
+                    partition,
+                    value: Some(value),
+                    ..
+                } => self.pending.push_back(PendingCommit {
+                    record_offset,
+                    topic: topic.clone(),
+                    partition: *partition,
+                    offset: CommittedOffset::from_value(value, record_offset),
+                }),
+                GroupRecord::Offset {
+                    topic,
+                    partition,
+                    value: None,
+                    ..
+                } => self.remove(topic, *partition),
+                GroupRecord::Group { .. } => {}
             }
         }
     }
 
-    /// Applies a commit read back from the log (replay: it is durable already).
-    pub fn replay_offset(&mut self, topic: &str, partition: i32, value: Option<CommittedOffset>) {
-        match value {
-            Some(v) => {
-                self.offsets.insert((topic.to_string(), partition), v);
+    /// Makes the commits appended below `end` visible, in log order.
+    pub fn committed(&mut self, end: i64) {
+        while self.pending.front().is_some_and(|c| c.record_offset < end) {
+            if let Some(c) = self.pending.pop_front() {
+                self.committed.insert((c.topic, c.partition), c.offset);
             }
-            None => self.remove_offset(topic, partition),
+        }
+    }
+
+    /// Applies a commit read back from the log (it is committed already, or, from a producer,
+    /// pending in its transaction).
+    pub fn replay(
+        &mut self,
+        record_offset: i64,
+        producer_id: i64,
+        topic: &str,
+        partition: i32,
+        value: &OffsetValue,
+    ) {
+        let offset = CommittedOffset::from_value(value, record_offset);
+        let key = (topic.to_string(), partition);
+        if producer_id >= 0 {
+            self.transactional
+                .entry(producer_id)
+                .or_default()
+                .insert(key, offset);
+        } else {
+            self.committed.insert(key, offset);
+        }
+    }
+
+    /// Kafka's replay of an end-transaction marker for this group: a commit makes the
+    /// producer's offsets committed, an abort drops them.
+    pub fn complete_transaction(&mut self, producer_id: i64, commit: bool) {
+        if let Some(offsets) = self.transactional.remove(&producer_id) {
+            if commit {
+                self.committed.extend(offsets);
+            }
         }
     }
 
     /// The committed offset of a partition.
     pub fn offset(&self, topic: &str, partition: i32) -> Option<&CommittedOffset> {
-        self.offsets.get(&(topic.to_string(), partition))
+        self.committed.get(&(topic.to_string(), partition))
     }
 
     /// Every committed offset, by topic then partition.
-    pub fn all_offsets(&self) -> impl Iterator<Item = (&str, i32, &CommittedOffset)> {
-        self.offsets.iter().map(|((t, p), o)| (t.as_str(), *p, o))
+    pub fn all(&self) -> impl Iterator<Item = (&str, i32, &CommittedOffset)> {
+        self.committed.iter().map(|((t, p), o)| (t.as_str(), *p, o))
     }
 
-    /// Whether the group has a committed or pending offset for the partition.
+    /// Whether the partition has a committed or pending offset.
     pub fn has_offset(&self, topic: &str, partition: i32) -> bool {
         self.offset(topic, partition).is_some()
             || self
-                .pending_commits
+                .pending
                 .iter()
                 .any(|c| c.topic == topic && c.partition == partition)
     }
 
-    pub(super) fn remove_offset(&mut self, topic: &str, partition: i32) {
-        self.offsets.remove(&(topic.to_string(), partition));
-        self.pending_commits
+    /// Whether an open transaction holds an offset for the partition (an unstable offset).
+    pub fn has_pending_transactional_offset(&self, topic: &str, partition: i32) -> bool {
+        let key = (topic.to_string(), partition);
+        self.transactional.values().any(|o| o.contains_key(&key))
+    }
+
+    /// Whether any commit is waiting to be committed.
+    pub fn has_pending_commits(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Whether there is nothing at all (no offset, pending or transactional).
+    pub fn is_empty(&self) -> bool {
+        self.committed.is_empty() && self.pending.is_empty() && self.transactional.is_empty()
+    }
+
+    /// Forgets a partition's offset and any pending commit of it.
+    pub fn remove(&mut self, topic: &str, partition: i32) {
+        self.committed.remove(&(topic.to_string(), partition));
+        self.pending
             .retain(|c| !(c.topic == topic && c.partition == partition));
     }
 
-    /// What a snapshot of the group log keeps of this group: its last metadata record and its
-    /// offsets, commits still on their way to disk included (their records are in the log
-    /// below the snapshot offset). None if there is nothing to keep.
-    pub fn snapshot(&self) -> Option<SnapshotGroup> {
-        let mut offsets: BTreeMap<(&str, i32), &CommittedOffset> = self
-            .offsets
-            .iter()
-            .map(|((t, p), o)| ((t.as_str(), *p), o))
-            .collect();
-        for c in &self.pending_commits {
-            offsets.insert((c.topic.as_str(), c.partition), &c.offset);
-        }
-        if self.persisted.is_none() && offsets.is_empty() {
-            return None;
-        }
-        Some(SnapshotGroup {
-            group: self.id.clone(),
-            metadata: self.persisted.clone(),
-            offsets: offsets
-                .into_iter()
-                .map(|((topic, partition), o)| SnapshotOffset {
-                    topic: topic.to_string(),
-                    partition,
-                    record_offset: o.record_offset,
-                    value: OffsetValue {
-                        offset: o.offset,
-                        leader_epoch: o.leader_epoch,
-                        metadata: o.metadata.clone(),
-                        commit_timestamp: o.commit_timestamp,
-                        expire_timestamp: o.expire_timestamp,
-                    },
-                })
-                .collect(),
-        })
-    }
-
-    /// Whether any commit is waiting for its fsync.
-    pub fn has_pending_commits(&self) -> bool {
-        !self.pending_commits.is_empty()
-    }
-
-    /// Kafka's `ClassicGroup.validateOffsetDelete`.
-    pub fn validate_offset_delete(&self) -> Result<(), GroupError> {
-        match self.state {
-            GroupState::Dead => Err(GroupError::GroupIdNotFound(self.id.clone())),
-            GroupState::Stable
-            | GroupState::PreparingRebalance
-            | GroupState::CompletingRebalance
-                if !self.uses_consumer_protocol() =>
-            {
-                Err(GroupError::NonEmptyGroup)
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// OffsetDelete of some partitions: per topic, GROUP_SUBSCRIBED_TO_TOPIC when the group
-    /// consumes it, else tombstones for the partitions that have an offset.
-    pub fn delete_offsets(
-        &mut self,
-        topics: &[(String, Vec<i32>)],
-        ctx: &mut Ctx,
-    ) -> Result<Vec<Vec<Option<GroupError>>>, GroupError> {
-        self.validate_offset_delete()?;
-        let mut results = Vec::with_capacity(topics.len());
-        for (topic, partitions) in topics {
-            if self.is_subscribed_to_topic(topic) {
-                results.push(vec![
-                    Some(GroupError::GroupSubscribedToTopic(topic.clone()));
-                    partitions.len()
-                ]);
-                continue;
-            }
-            for &p in partitions {
-                if self.has_offset(topic, p) {
-                    ctx.records.push(self.offset_tombstone(topic, p));
-                }
-            }
-            results.push(vec![None; partitions.len()]);
-        }
-        Ok(results)
-    }
-
-    fn offset_tombstone(&self, topic: &str, partition: i32) -> GroupRecord {
-        GroupRecord::Offset {
-            group: self.id.clone(),
-            topic: topic.to_string(),
-            partition,
-            value: None,
-        }
-    }
-
-    /// Kafka's `validateDeleteGroup`: only a group without members can be deleted.
-    pub fn validate_delete_group(&self) -> Result<(), GroupError> {
-        match self.state {
-            GroupState::Dead => Err(GroupError::GroupIdNotFound(self.id.clone())),
-            GroupState::Stable
-            | GroupState::PreparingRebalance
-            | GroupState::CompletingRebalance => Err(GroupError::NonEmptyGroup),
-            GroupState::Empty => Ok(()),
-        }
-    }
-
-    /// DeleteGroups: tombstones for every offset (pending ones too) and for the group.
-    pub fn delete_group(&mut self, ctx: &mut Ctx) -> Result<(), GroupError> {
-        self.validate_delete_group()?;
-        self.push_deletion_records(ctx);
-        Ok(())
-    }
-
-    fn push_deletion_records(&self, ctx: &mut Ctx) {
-        let mut keys: Vec<(String, i32)> = self.offsets.keys().cloned().collect();
-        for c in &self.pending_commits {
+    /// Tombstones for every offset of the group, pending ones included.
+    pub fn push_tombstones(&self, group_id: &str, ctx: &mut Ctx) {
+        let mut keys: Vec<(String, i32)> = self.committed.keys().cloned().collect();
+        for c in &self.pending {
             if !keys.iter().any(|(t, p)| *t == c.topic && *p == c.partition) {
                 keys.push((c.topic.clone(), c.partition));
             }
         }
         for (topic, partition) in keys {
-            ctx.records.push(self.offset_tombstone(&topic, partition));
+            ctx.records.push(tombstone(group_id, &topic, partition));
         }
-        ctx.records.push(GroupRecord::Group {
-            group: self.id.clone(),
-            value: None,
-        });
     }
 
-    /// Kafka's `cleanupExpiredOffsets` + `maybeDeleteGroup`: tombstones for expired offsets;
-    /// true when the group should be deleted too (Empty with no offset left), in which case
-    /// its tombstone is pushed as well.
-    pub fn cleanup_expired(&mut self, ctx: &mut Ctx) -> bool {
+    /// Kafka's `cleanupExpiredOffsets`: tombstones for the committed offsets of topics the group
+    /// does not consume that are past their retention counted from `base`; true when every
+    /// offset expired (the group may go if it is empty).
+    pub fn expire(
+        &self,
+        group_id: &str,
+        base: ExpirationBase,
+        is_subscribed: impl Fn(&str) -> bool,
+        ctx: &mut Ctx,
+    ) -> bool {
         let now = ctx.now;
         let retention = ctx.config.offsets_retention_ms;
-        // Which timestamp retention counts from (ClassicGroup.offsetExpirationCondition).
-        enum Base {
-            StateTimestamp(Option<i64>),
-            CommitTimestamp,
-        }
-        let base = if self.protocol_type.is_none() {
-            // A group that only stores offsets: each one expires on its own.
-            Some(Base::CommitTimestamp)
-        } else if self.state == GroupState::Empty {
-            Some(Base::StateTimestamp(self.state_timestamp))
-        } else if self.uses_consumer_protocol()
-            && self.subscribed_topics.is_some()
-            && self.state == GroupState::Stable
-        {
-            Some(Base::CommitTimestamp)
-        } else {
-            None
-        };
-        let Some(base) = base else {
-            return false;
-        };
         let mut all_expired = true;
         let mut expired = Vec::new();
-        for ((topic, partition), o) in &self.offsets {
-            if self.is_subscribed_to_topic(topic) {
+        for ((topic, partition), o) in &self.committed {
+            if is_subscribed(topic) {
                 all_expired = false;
                 continue;
             }
             let base_ts = match base {
-                Base::StateTimestamp(ts) => ts.unwrap_or(o.commit_timestamp),
-                Base::CommitTimestamp => o.commit_timestamp,
+                ExpirationBase::StateTimestamp(ts) => ts.unwrap_or(o.commit_timestamp),
+                ExpirationBase::CommitTimestamp => o.commit_timestamp,
             };
             if o.is_expired(base_ts, now, retention) {
                 expired.push((topic.clone(), *partition));
@@ -398,17 +332,101 @@ impl Group {
             }
         }
         for (topic, partition) in &expired {
-            tracing::debug!(group = %self.id, topic, partition, "offset expired");
-            ctx.records.push(self.offset_tombstone(topic, *partition));
+            tracing::debug!(group = group_id, topic, partition, "offset expired");
+            ctx.records.push(tombstone(group_id, topic, *partition));
         }
-        // A commit still on its way to disk keeps the group.
-        if all_expired && !self.has_pending_commits() && self.state == GroupState::Empty {
-            ctx.records.push(GroupRecord::Group {
-                group: self.id.clone(),
-                value: None,
+        all_expired
+    }
+
+    /// The records that rebuild the store for a snapshot: committed offsets and commits still
+    /// on their way (their records are in the log below the snapshot's offset), and offsets of
+    /// open transactions with their producers.
+    pub fn snapshot(&self, group_id: &str, out: &mut Vec<SnapshotRecord<GroupRecord>>) {
+        let mut latest: BTreeMap<(&str, i32), &CommittedOffset> = self
+            .committed
+            .iter()
+            .map(|((t, p), o)| ((t.as_str(), *p), o))
+            .collect();
+        for c in &self.pending {
+            latest.insert((c.topic.as_str(), c.partition), &c.offset);
+        }
+        let record = |topic: &str, partition: i32, o: &CommittedOffset| GroupRecord::Offset {
+            group: group_id.to_string(),
+            topic: topic.to_string(),
+            partition,
+            value: Some(o.value()),
+        };
+        for ((topic, partition), o) in latest {
+            out.push(SnapshotRecord {
+                offset: o.record_offset,
+                producer_id: -1,
+                producer_epoch: -1,
+                record: record(topic, partition, o),
             });
-            return true;
         }
-        false
+        for (producer_id, offsets) in &self.transactional {
+            for ((topic, partition), o) in offsets {
+                out.push(SnapshotRecord {
+                    offset: o.record_offset,
+                    producer_id: *producer_id,
+                    producer_epoch: -1,
+                    record: record(topic, *partition, o),
+                });
+            }
+        }
+    }
+}
+
+/// The tombstone of a partition's offset.
+pub fn tombstone(group_id: &str, topic: &str, partition: i32) -> GroupRecord {
+    GroupRecord::Offset {
+        group: group_id.to_string(),
+        topic: topic.to_string(),
+        partition,
+        value: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(offset: i64) -> OffsetValue {
+        OffsetValue {
+            offset,
+            leader_epoch: -1,
+            metadata: String::new(),
+            commit_timestamp: 0,
+            expire_timestamp: None,
+        }
+    }
+
+    #[test]
+    fn transactional_offsets_wait_for_their_marker() {
+        let mut s = OffsetStore::default();
+        s.replay(1, -1, "t", 0, &value(5));
+        s.replay(2, 7, "t", 0, &value(9));
+        s.replay(3, 8, "t", 1, &value(4));
+        assert_eq!(
+            s.offset("t", 0).unwrap().offset,
+            5,
+            "invisible until committed"
+        );
+        assert!(s.has_pending_transactional_offset("t", 0));
+        assert!(s.has_pending_transactional_offset("t", 1));
+        s.complete_transaction(7, true);
+        s.complete_transaction(8, false);
+        assert_eq!(s.offset("t", 0).unwrap().offset, 9);
+        assert!(s.offset("t", 1).is_none(), "aborted: dropped");
+        assert!(!s.has_pending_transactional_offset("t", 0));
+        let mut out = Vec::new();
+        s.replay(4, 9, "u", 0, &value(1));
+        s.snapshot("g", &mut out);
+        assert_eq!(
+            out.iter()
+                .map(|r| (r.offset, r.producer_id))
+                .collect::<Vec<_>>(),
+            [(2, -1), (4, 9)]
+        );
     }
 }

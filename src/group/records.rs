@@ -11,13 +11,14 @@
 //! Keys identify what a record replaces (the last record of a key wins, a tombstone deletes),
 //! so the log can be compacted by key as Kafka compacts `__consumer_offsets`. Byte fields
 //! (subscription, assignment) are base64. A version other than 1 refuses to load rather than
-//! guess. One operation's records go into one batch, which recovery keeps or drops whole.
+//! guess. One operation's records go into one batch (`coordinator::records`), which recovery
+//! keeps or drops whole.
 
-use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+
+use crate::coordinator::CoordinatorRecord;
+pub use crate::coordinator::RecordError;
 
 /// The only record format version this build reads and writes.
 pub const RECORD_VERSION: u8 = 1;
@@ -101,27 +102,6 @@ pub enum GroupRecord {
     },
 }
 
-/// Why the group log could not be read back.
-#[derive(Debug, thiserror::Error)]
-pub enum RecordError {
-    /// A batch that the log accepted but the record decoder cannot read.
-    #[error("undecodable record batch at offset {offset}: {reason}")]
-    Batch {
-        /// Offset of the batch.
-        offset: i64,
-        /// What the decoder said.
-        reason: String,
-    },
-    /// A record whose key or value is not a record of this format.
-    #[error("unreadable group record at offset {offset}: {reason}")]
-    Record {
-        /// Offset of the record.
-        offset: i64,
-        /// What is wrong with it.
-        reason: String,
-    },
-}
-
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Key {
@@ -142,6 +122,20 @@ struct Versioned<T> {
     body: T,
 }
 
+impl CoordinatorRecord for GroupRecord {
+    fn entity_key(&self) -> &str {
+        self.group()
+    }
+
+    fn encode(&self) -> Result<(Bytes, Option<Bytes>), String> {
+        self.encode_json().map_err(|e| e.to_string())
+    }
+
+    fn decode(offset: i64, key: &[u8], value: Option<&[u8]>) -> Result<GroupRecord, RecordError> {
+        GroupRecord::decode_json(offset, key, value)
+    }
+}
+
 impl GroupRecord {
     /// The group the record belongs to.
     pub fn group(&self) -> &str {
@@ -150,7 +144,7 @@ impl GroupRecord {
         }
     }
 
-    fn encode(&self) -> Result<(Bytes, Option<Bytes>), serde_json::Error> {
+    fn encode_json(&self) -> Result<(Bytes, Option<Bytes>), serde_json::Error> {
         let (key, value) = match self {
             GroupRecord::Offset {
                 group,
@@ -175,7 +169,11 @@ impl GroupRecord {
         Ok((versioned_json(&key)?, value))
     }
 
-    fn decode(offset: i64, key: &[u8], value: Option<&[u8]>) -> Result<GroupRecord, RecordError> {
+    fn decode_json(
+        offset: i64,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<GroupRecord, RecordError> {
         let bad = |reason: String| RecordError::Record { offset, reason };
         let key: Versioned<Key> =
             serde_json::from_slice(key).map_err(|e| bad(format!("key: {e}")))?;
@@ -217,70 +215,6 @@ fn parse_versioned<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, Stri
     Ok(value.body)
 }
 
-/// Encodes records as one uncompressed v2 batch (offsets are assigned by the log on append).
-pub fn encode_batch(records: &[GroupRecord], now_ms: i64) -> Result<BytesMut, String> {
-    let mut encoded = Vec::with_capacity(records.len());
-    for (i, r) in records.iter().enumerate() {
-        let (key, value) = r.encode().map_err(|e| format!("encoding {r:?}: {e}"))?;
-        encoded.push(Record {
-            transactional: false,
-            control: false,
-            partition_leader_epoch: -1,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            // The encoder starts a new batch where `offset - sequence` changes; a constant
-            // difference keeps all records in one batch (base sequence -1: not idempotent).
-            sequence: i as i32 - 1,
-            timestamp: now_ms,
-            key: Some(key),
-            value,
-            headers: Default::default(),
-            delete_horizon: false,
-        });
-    }
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &encoded,
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .map_err(|e| format!("encoding record batch: {e}"))?;
-    Ok(buf)
-}
-
-/// Decodes whole stored batches into (offset, record) pairs, skipping records below `from`.
-pub fn decode_batches(bytes: Bytes, from: i64) -> Result<Vec<(i64, GroupRecord)>, RecordError> {
-    let mut buf = bytes;
-    let sets = RecordBatchDecoder::decode_all(&mut buf).map_err(|e| RecordError::Batch {
-        offset: from,
-        reason: e.to_string(),
-    })?;
-    let mut out = Vec::new();
-    for set in sets {
-        for r in set.records {
-            if r.offset < from || r.control {
-                continue;
-            }
-            let Some(key) = r.key.as_deref() else {
-                return Err(RecordError::Record {
-                    offset: r.offset,
-                    reason: "record without a key".to_string(),
-                });
-            };
-            out.push((
-                r.offset,
-                GroupRecord::decode(r.offset, key, r.value.as_deref())?,
-            ));
-        }
-    }
-    Ok(out)
-}
-
 mod base64_bytes {
     use base64::Engine;
     use bytes::Bytes;
@@ -318,6 +252,19 @@ mod tests {
         }
     }
 
+    use crate::coordinator::records::{decode_batches, encode_batch, Decoded};
+
+    /// The records of decoded batches, with their offsets.
+    fn records_of(batches: Vec<Decoded<GroupRecord>>) -> Vec<(i64, GroupRecord)> {
+        batches
+            .into_iter()
+            .flat_map(|b| match b {
+                Decoded::Records { records, .. } => records,
+                Decoded::Marker { .. } => Vec::new(),
+            })
+            .collect()
+    }
+
     #[test]
     fn batch_round_trip() {
         let records = vec![
@@ -348,8 +295,8 @@ mod tests {
                 value: None,
             },
         ];
-        let batch = encode_batch(&records, 5).unwrap().freeze();
-        let decoded = decode_batches(batch.clone(), 0).unwrap();
+        let batch = encode_batch(&records, 5, None).unwrap().freeze();
+        let decoded = records_of(decode_batches(batch.clone(), 0).unwrap());
         assert_eq!(
             decoded,
             records
@@ -359,14 +306,14 @@ mod tests {
                 .map(|(i, r)| (i as i64, r))
                 .collect::<Vec<_>>()
         );
-        assert_eq!(decode_batches(batch, 2).unwrap().len(), 2);
+        assert_eq!(records_of(decode_batches(batch, 2).unwrap()).len(), 2);
     }
 
     #[test]
     fn unknown_versions_are_refused() {
-        let err = GroupRecord::decode(0, br#"{"v":2,"type":"group","group":"g"}"#, None);
+        let err = GroupRecord::decode_json(0, br#"{"v":2,"type":"group","group":"g"}"#, None);
         assert!(matches!(err, Err(RecordError::Record { .. })));
-        let err = GroupRecord::decode(
+        let err = GroupRecord::decode_json(
             0,
             br#"{"v":1,"type":"offset","group":"g","topic":"t","partition":0}"#,
             Some(br#"{"v":9,"offset":1}"#),

@@ -5,11 +5,13 @@
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
-use super::classic::{AfterPersist, Ctx, Group, JoinOutcome, JoinRequest, SyncOutcome};
+use super::classic::{AfterPersist, ClassicGroup, JoinOutcome, JoinRequest, SyncOutcome};
 use super::member::Protocol;
-use super::offsets::{CommitAuthor, CommitPartition};
+use super::offsets::{CommitAuthor, CommitPartition, Ctx};
 use super::records::GroupRecord;
+use super::shard::GroupEntry;
 use super::*;
+use crate::coordinator::Entity;
 
 const SESSION: i32 = 10_000;
 const REBALANCE: i32 = 30_000;
@@ -37,9 +39,9 @@ fn protocols(names: &[&str], topics: &[&str]) -> Vec<Protocol> {
         .collect()
 }
 
-/// A group, its clock and its log.
+/// A group entry (the group and its offsets), its clock and its log.
 struct H {
-    g: Group,
+    e: GroupEntry,
     cfg: GroupConfig,
     now: i64,
     log: Vec<GroupRecord>,
@@ -55,7 +57,7 @@ impl H {
 
     fn with(cfg: GroupConfig) -> H {
         H {
-            g: Group::new("g", 1_000),
+            e: GroupEntry::new("g", 1_000),
             cfg,
             now: 1_000,
             log: Vec::new(),
@@ -64,29 +66,43 @@ impl H {
         }
     }
 
-    /// Runs one operation at the current time; its records are appended and (unless held)
-    /// durable at once.
-    fn run<R>(&mut self, f: impl FnOnce(&mut Group, &mut Ctx) -> R) -> R {
+    /// The classic group.
+    fn g(&self) -> &ClassicGroup {
+        self.e.group.as_classic().expect("a classic group")
+    }
+
+    fn g_mut(&mut self) -> &mut ClassicGroup {
+        self.e.group.as_classic_mut().expect("a classic group")
+    }
+
+    /// Runs one group operation at the current time; its records are appended and (unless
+    /// held) durable at once.
+    fn run<R>(&mut self, f: impl FnOnce(&mut ClassicGroup, &mut Ctx) -> R) -> R {
+        self.run_entry(|e, ctx| f(e.group.as_classic_mut().expect("a classic group"), ctx))
+    }
+
+    /// Runs one operation on the group's entry (group and offsets) at the current time.
+    fn run_entry<R>(&mut self, f: impl FnOnce(&mut GroupEntry, &mut Ctx) -> R) -> R {
         let mut ctx = Ctx::new(self.now, &self.cfg);
-        let r = f(&mut self.g, &mut ctx);
+        let r = f(&mut self.e, &mut ctx);
         let Ctx {
             records,
-            after_persist,
+            follow_ups,
             ..
         } = ctx;
         self.append(records);
         if self.hold {
-            self.held.extend(after_persist);
+            self.held.extend(follow_ups);
         } else {
-            self.g.apply_durable_commits(i64::MAX);
-            self.durable(after_persist, Ok(()));
+            self.e.committed(i64::MAX);
+            self.durable(follow_ups, Ok(()));
         }
         r
     }
 
     fn append(&mut self, records: Vec<GroupRecord>) {
         if !records.is_empty() {
-            self.g.records_appended(&records, self.log.len() as i64);
+            self.e.appended(&records, self.log.len() as i64);
             self.log.extend(records);
         }
     }
@@ -96,7 +112,11 @@ impl H {
             return;
         }
         let mut ctx = Ctx::new(self.now, &self.cfg);
-        self.g.after_persist(actions, result, &mut ctx);
+        self.e
+            .group
+            .as_classic_mut()
+            .expect("a classic group")
+            .after_persist(actions, result, &mut ctx);
         let records = ctx.records;
         self.append(records);
     }
@@ -105,7 +125,7 @@ impl H {
     fn release(&mut self, result: Result<(), GroupError>) {
         self.hold = false;
         let held = std::mem::take(&mut self.held);
-        self.g.apply_durable_commits(i64::MAX);
+        self.e.committed(i64::MAX);
         self.durable(held, result);
     }
 
@@ -201,7 +221,7 @@ impl H {
         let sa = self.sync(&a, 1, &[(&a, "A"), (&b, "B")]);
         assert_eq!(ready_or_answered(sa).assignment, Bytes::from("A"));
         assert_eq!(answered(&mut sb).unwrap().assignment, Bytes::from("B"));
-        assert_eq!(self.g.state(), GroupState::Stable);
+        assert_eq!(self.g().state(), GroupState::Stable);
         (a, b)
     }
 }
@@ -239,8 +259,8 @@ fn first_join_from_v4_is_member_id_required_and_the_id_is_pending() {
     let o = ready(h.join(""));
     assert_eq!(o.error, Some(GroupError::MemberIdRequired));
     assert!(o.member_id.starts_with("client-"), "{}", o.member_id);
-    assert!(h.g.is_pending_member(&o.member_id));
-    assert_eq!(h.g.state(), GroupState::Empty);
+    assert!(h.g().is_pending_member(&o.member_id));
+    assert_eq!(h.g().state(), GroupState::Empty);
 }
 
 #[test]
@@ -248,9 +268,9 @@ fn pending_member_id_expires_after_the_session_timeout() {
     let mut h = H::new();
     let id = ready(h.join("")).member_id;
     h.advance(SESSION as i64 - 1);
-    assert!(h.g.is_pending_member(&id));
+    assert!(h.g().is_pending_member(&id));
     h.advance(1);
-    assert!(!h.g.is_pending_member(&id));
+    assert!(!h.g().is_pending_member(&id));
     // Coming back with the expired id: unknown.
     assert_eq!(ready(h.join(&id)).error, Some(GroupError::UnknownMemberId));
 }
@@ -260,15 +280,15 @@ fn before_v4_a_new_member_joins_at_once() {
     let mut h = H::new();
     let req = h.join_req("", 3, None);
     let _rx = parked(h.join_with(req));
-    assert_eq!(h.g.members().len(), 1);
-    assert_eq!(h.g.state(), GroupState::PreparingRebalance);
+    assert_eq!(h.g().members().len(), 1);
+    assert_eq!(h.g().state(), GroupState::PreparingRebalance);
 }
 
 #[test]
 fn empty_group_waits_the_initial_delay_then_completes() {
     let mut h = H::new();
     let (a, mut ja) = h.new_member();
-    assert_eq!(h.g.state(), GroupState::PreparingRebalance);
+    assert_eq!(h.g().state(), GroupState::PreparingRebalance);
     h.advance(2_999);
     assert!(answered(&mut ja).is_none(), "held for the initial delay");
     h.advance(1);
@@ -277,7 +297,7 @@ fn empty_group_waits_the_initial_delay_then_completes() {
     assert_eq!((o.generation_id, o.leader.as_str()), (1, a.as_str()));
     assert_eq!(o.protocol_name.as_deref(), Some("range"));
     assert_eq!(o.members.len(), 1, "the leader gets the member list");
-    assert_eq!(h.g.state(), GroupState::CompletingRebalance);
+    assert_eq!(h.g().state(), GroupState::CompletingRebalance);
 }
 
 #[test]
@@ -319,8 +339,8 @@ fn initial_delay_is_extended_while_members_arrive_up_to_the_rebalance_timeout() 
 fn leader_sync_distributes_the_assignment_and_followers_wait() {
     let mut h = H::new();
     let (a, b) = h.stable_pair();
-    assert_eq!(h.g.member(&a).unwrap().assignment, Bytes::from("A"));
-    assert_eq!(h.g.member(&b).unwrap().assignment, Bytes::from("B"));
+    assert_eq!(h.g().member(&a).unwrap().assignment, Bytes::from("A"));
+    assert_eq!(h.g().member(&b).unwrap().assignment, Bytes::from("B"));
     // The assignment was persisted with the generation.
     let Some(GroupRecord::Group { value: Some(v), .. }) = h.log.last() else {
         panic!("group record expected")
@@ -341,10 +361,10 @@ fn assignment_is_handed_out_only_once_durable() {
     h.hold = true;
     let mut sa = parked(h.sync(&a, 1, &[(&a, "A")]));
     assert!(answered(&mut sa).is_none(), "not before the fsync");
-    assert_eq!(h.g.state(), GroupState::CompletingRebalance);
+    assert_eq!(h.g().state(), GroupState::CompletingRebalance);
     h.release(Ok(()));
     assert_eq!(answered(&mut sa).unwrap().assignment, Bytes::from("A"));
-    assert_eq!(h.g.state(), GroupState::Stable);
+    assert_eq!(h.g().state(), GroupState::Stable);
 }
 
 #[test]
@@ -360,7 +380,7 @@ fn failed_assignment_write_tells_members_to_rejoin() {
         answered(&mut sa).unwrap().error,
         Some(GroupError::Storage("disk".into()))
     );
-    assert_eq!(h.g.state(), GroupState::PreparingRebalance);
+    assert_eq!(h.g().state(), GroupState::PreparingRebalance);
 }
 
 #[test]
@@ -373,7 +393,7 @@ fn protocol_is_chosen_by_vote_among_common_protocols() {
     let _b = h.join_with(req.clone());
     let mut c = parked(h.join_with(req));
     h.settle(&mut c);
-    assert_eq!(h.g.protocol_name(), Some("roundrobin"));
+    assert_eq!(h.g().protocol_name(), Some("roundrobin"));
 }
 
 // ---- Rebalances of a Stable group ----------------------------------------------------------
@@ -384,7 +404,7 @@ fn join_round_completes_as_soon_as_every_member_rejoined() {
     let (a, b) = h.stable_pair();
     // The leader rejoins: rebalance.
     let mut ja = parked(h.join(&a));
-    assert_eq!(h.g.state(), GroupState::PreparingRebalance);
+    assert_eq!(h.g().state(), GroupState::PreparingRebalance);
     assert_eq!(h.heartbeat(&b, 1), Err(GroupError::RebalanceInProgress));
     // The second member rejoins: the round completes with no timer involved.
     let mut jb = parked(h.join(&b));
@@ -393,7 +413,7 @@ fn join_round_completes_as_soon_as_every_member_rejoined() {
     assert_eq!((oa.generation_id, ob.generation_id), (2, 2));
     assert_eq!(oa.members.len(), 2);
     assert!(ob.members.is_empty(), "followers get no member list");
-    assert_eq!(h.g.state(), GroupState::CompletingRebalance);
+    assert_eq!(h.g().state(), GroupState::CompletingRebalance);
 }
 
 #[test]
@@ -402,12 +422,12 @@ fn follower_with_unchanged_metadata_gets_the_current_generation() {
     let (_a, b) = h.stable_pair();
     let o = ready(h.join(&b));
     assert_eq!((o.error, o.generation_id), (None, 1));
-    assert_eq!(h.g.state(), GroupState::Stable);
+    assert_eq!(h.g().state(), GroupState::Stable);
     // With new metadata it triggers a rebalance.
     let mut req = h.join_req(&b, 9, None);
     req.protocols = protocols(&["range"], &["t", "u"]);
     let _rx = parked(h.join_with(req));
-    assert_eq!(h.g.state(), GroupState::PreparingRebalance);
+    assert_eq!(h.g().state(), GroupState::PreparingRebalance);
 }
 
 #[test]
@@ -423,7 +443,7 @@ fn rebalance_timeout_removes_members_that_did_not_rejoin() {
     h.advance(REBALANCE as i64);
     let o = answered(&mut ja).expect("completed at the rebalance timeout");
     assert_eq!((o.generation_id, o.members.len()), (2, 1));
-    assert!(h.g.member(&b).is_none());
+    assert!(h.g().member(&b).is_none());
     assert_eq!(h.heartbeat(&b, 2), Err(GroupError::UnknownMemberId));
 }
 
@@ -437,7 +457,7 @@ fn new_leader_is_elected_when_the_leader_does_not_rejoin() {
     h.advance(REBALANCE as i64);
     let o = answered(&mut jb).unwrap();
     assert_eq!(o.leader, b);
-    assert!(h.g.member(&a).is_none());
+    assert!(h.g().member(&a).is_none());
 }
 
 #[test]
@@ -447,10 +467,10 @@ fn session_expiry_removes_the_member_and_rebalances() {
     h.advance(SESSION as i64 / 2);
     assert_eq!(h.heartbeat(&a, 1), Ok(()));
     h.advance(SESSION as i64 / 2 - 1);
-    assert!(h.g.member(&b).is_some());
+    assert!(h.g().member(&b).is_some());
     h.advance(1);
-    assert!(h.g.member(&b).is_none(), "b never heartbeated");
-    assert_eq!(h.g.state(), GroupState::PreparingRebalance);
+    assert!(h.g().member(&b).is_none(), "b never heartbeated");
+    assert_eq!(h.g().state(), GroupState::PreparingRebalance);
     assert_eq!(h.heartbeat(&a, 1), Err(GroupError::RebalanceInProgress));
 }
 
@@ -459,7 +479,7 @@ fn new_member_joining_a_stable_group_rebalances_it() {
     let mut h = H::new();
     let (a, b) = h.stable_pair();
     let (_c, mut jc) = h.new_member();
-    assert_eq!(h.g.state(), GroupState::PreparingRebalance);
+    assert_eq!(h.g().state(), GroupState::PreparingRebalance);
     let _ja = parked(h.join(&a));
     let _jb = parked(h.join(&b));
     let o = answered(&mut jc).expect("all three joined");
@@ -484,7 +504,7 @@ fn completing_rebalance_rejoin_and_new_member() {
         answered(&mut sb).unwrap().error,
         Some(GroupError::RebalanceInProgress)
     );
-    assert_eq!(h.g.state(), GroupState::PreparingRebalance);
+    assert_eq!(h.g().state(), GroupState::PreparingRebalance);
 }
 
 #[test]
@@ -495,15 +515,15 @@ fn members_that_do_not_sync_in_time_are_removed() {
     h.settle(&mut ja);
     answered(&mut jb).unwrap();
     let _sa = h.sync(&a, 1, &[(&a, "A"), (&b, "B")]);
-    assert_eq!(h.g.state(), GroupState::Stable);
+    assert_eq!(h.g().state(), GroupState::Stable);
     // b never sends SyncGroup (its heartbeats keep the session alive).
     for _ in 0..6 {
         h.advance(REBALANCE as i64 / 5);
         let _ = h.heartbeat(&b, 1);
         let _ = h.heartbeat(&a, 1);
     }
-    assert!(h.g.member(&b).is_none());
-    assert_eq!(h.g.state(), GroupState::PreparingRebalance);
+    assert!(h.g().member(&b).is_none());
+    assert_eq!(h.g().state(), GroupState::PreparingRebalance);
 }
 
 #[test]
@@ -520,8 +540,8 @@ fn parked_new_member_expires_after_the_new_member_join_timeout() {
     h.advance(1);
     let o = answered(&mut jc).expect("timed out");
     assert_eq!(o.error, Some(GroupError::UnknownMemberId));
-    assert!(h.g.member(&c).is_none());
-    assert!(h.g.member(&a).is_some() && h.g.member(&b).is_some());
+    assert!(h.g().member(&c).is_none());
+    assert!(h.g().member(&a).is_some() && h.g().member(&b).is_some());
 }
 
 // ---- Leaving, Empty ----------------------------------------------------------------------
@@ -531,10 +551,10 @@ fn last_members_leaving_empty_the_group() {
     let mut h = H::new();
     let (a, b) = h.stable_pair();
     assert_eq!(h.leave(&b, None)[0].error, None);
-    assert_eq!(h.g.state(), GroupState::PreparingRebalance);
+    assert_eq!(h.g().state(), GroupState::PreparingRebalance);
     assert_eq!(h.leave(&a, None)[0].error, None);
-    assert_eq!(h.g.state(), GroupState::Empty);
-    assert_eq!(h.g.generation_id(), 2);
+    assert_eq!(h.g().state(), GroupState::Empty);
+    assert_eq!(h.g().generation_id(), 2);
     let Some(GroupRecord::Group { value: Some(v), .. }) = h.log.last() else {
         panic!("empty group record expected")
     };
@@ -556,7 +576,7 @@ fn leave_errors_pending_members_and_static_removal_by_instance_id() {
     );
     let pending = ready(h.join("")).member_id;
     assert_eq!(h.leave(&pending, None)[0].error, None);
-    assert!(!h.g.is_pending_member(&pending));
+    assert!(!h.g().is_pending_member(&pending));
     let req = h.join_req("", 9, Some("inst"));
     let _rx = parked(h.join_with(req));
     assert_eq!(
@@ -564,7 +584,7 @@ fn leave_errors_pending_members_and_static_removal_by_instance_id() {
         Some(GroupError::UnknownMemberId)
     );
     assert_eq!(h.leave("", Some("inst"))[0].error, None);
-    assert!(h.g.members().is_empty());
+    assert!(h.g().members().is_empty());
 }
 
 #[test]
@@ -628,7 +648,7 @@ fn group_max_size_reached() {
         Some(GroupError::GroupMaxSizeReached)
     );
     assert!(
-        !h.g.is_pending_member(&id),
+        !h.g().is_pending_member(&id),
         "refused pending member removed"
     );
 }
@@ -684,7 +704,8 @@ fn heartbeat_errors() {
 fn dead_group_answers_coordinator_not_available() {
     let mut h = H::new();
     let (a, _b) = h.stable_pair();
-    h.g.mark_dead(h.now);
+    let now = h.now;
+    h.g_mut().mark_dead(now);
     assert_eq!(
         ready(h.join(&a)).error,
         Some(GroupError::CoordinatorNotAvailable)
@@ -704,7 +725,7 @@ fn dead_group_answers_coordinator_not_available() {
 fn unload_answers_parked_requests_not_coordinator() {
     let mut h = H::new();
     let (_a, mut ja) = h.new_member();
-    h.g.unload();
+    h.g_mut().unload();
     assert_eq!(
         answered(&mut ja).unwrap().error,
         Some(GroupError::NotCoordinator)
@@ -723,7 +744,7 @@ fn static_pair(h: &mut H) -> (String, String) {
     let b = answered(&mut j2).unwrap().member_id;
     assert!(a.starts_with("s1-") && b.starts_with("s2-"));
     let _ = h.sync(&a, 1, &[(&a, "A"), (&b, "B")]);
-    assert_eq!(h.g.state(), GroupState::Stable);
+    assert_eq!(h.g().state(), GroupState::Stable);
     (a, b)
 }
 
@@ -738,7 +759,7 @@ fn static_member_rejoining_unchanged_gets_its_assignment_back_without_rebalance(
     assert_ne!(o.member_id, b, "a new member id");
     assert_eq!(o.generation_id, 1, "no new generation");
     assert!(!o.skip_assignment);
-    assert_eq!(h.g.state(), GroupState::Stable);
+    assert_eq!(h.g().state(), GroupState::Stable);
     let s = ready(h.sync(&o.member_id, 1, &[]));
     assert_eq!(s.assignment, Bytes::from("B"));
     // The old member id is fenced.
@@ -771,7 +792,7 @@ fn static_leader_rejoining_v9_skips_assignment_and_before_v9_sees_the_old_leader
         "pre-v9: the leader id from before the rejoin"
     );
     assert_ne!(o.member_id, a);
-    assert_eq!(h.g.state(), GroupState::Stable);
+    assert_eq!(h.g().state(), GroupState::Stable);
 }
 
 #[test]
@@ -781,14 +802,14 @@ fn static_member_fences_its_old_parked_join() {
     let mut req = h.join_req(&b, 9, Some("s2"));
     req.protocols = protocols(&["range"], &["t", "u"]);
     let mut old = parked(h.join_with(req));
-    assert_eq!(h.g.state(), GroupState::PreparingRebalance);
+    assert_eq!(h.g().state(), GroupState::PreparingRebalance);
     let req = h.join_req("", 9, Some("s2"));
     let _new = parked(h.join_with(req));
     assert_eq!(
         answered(&mut old).unwrap().error,
         Some(GroupError::FencedInstanceId)
     );
-    assert!(h.g.member(&a).is_some());
+    assert!(h.g().member(&a).is_some());
 }
 
 #[test]
@@ -800,15 +821,15 @@ fn static_member_rejoining_with_a_new_protocol_choice_triggers_a_rebalance() {
     h.advance(3_000);
     let a = answered(&mut j).unwrap().member_id;
     let _ = h.sync(&a, 1, &[(&a, "A")]);
-    assert_eq!(h.g.protocol_name(), Some("range"));
+    assert_eq!(h.g().protocol_name(), Some("range"));
     // Same instance, new member id, now preferring roundrobin: the selection would change,
     // so the group rebalances instead of handing back the old assignment.
     req.protocols = protocols(&["roundrobin", "range"], &["t"]);
     let mut j = parked(h.join_with(req));
     let o = answered(&mut j).expect("sole member: the round completes at once");
     assert_eq!(o.generation_id, 2);
-    assert_eq!(h.g.protocol_name(), Some("roundrobin"));
-    assert_eq!(h.g.state(), GroupState::CompletingRebalance);
+    assert_eq!(h.g().protocol_name(), Some("roundrobin"));
+    assert_eq!(h.g().state(), GroupState::CompletingRebalance);
 }
 
 #[test]
@@ -819,9 +840,9 @@ fn static_member_rejoining_during_completing_rebalance_triggers_a_rebalance() {
     let mut j1 = parked(h.join_with(r1));
     let _j2 = parked(h.join_with(r2.clone()));
     h.settle(&mut j1);
-    assert_eq!(h.g.state(), GroupState::CompletingRebalance);
+    assert_eq!(h.g().state(), GroupState::CompletingRebalance);
     let _rx = parked(h.join_with(r2));
-    assert_eq!(h.g.state(), GroupState::PreparingRebalance);
+    assert_eq!(h.g().state(), GroupState::PreparingRebalance);
 }
 
 #[test]
@@ -837,7 +858,7 @@ fn static_members_that_did_not_rejoin_stay_in_the_group() {
     }
     let o = answered(&mut ja).expect("completed");
     assert_eq!(o.members.len(), 2, "the static member is kept");
-    assert!(h.g.member(&b).is_some());
+    assert!(h.g().member(&b).is_some());
 }
 
 #[test]
@@ -854,7 +875,10 @@ fn static_leader_that_did_not_rejoin_loses_the_leadership() {
     let o = answered(&mut jb).expect("completed at the rebalance timeout");
     assert_eq!(o.leader, b, "the member that rejoined leads");
     assert_eq!(o.members.len(), 2);
-    assert!(h.g.member(&a).is_some(), "the static leader stays a member");
+    assert!(
+        h.g().member(&a).is_some(),
+        "the static leader stays a member"
+    );
 }
 
 #[test]
@@ -868,7 +892,7 @@ fn failed_static_replacement_is_reverted() {
     let o = answered(&mut rx).unwrap();
     assert_eq!(o.error, Some(GroupError::Storage("disk".into())));
     assert_eq!(o.member_id, "");
-    assert!(h.g.member(&b).is_some(), "old member id restored");
+    assert!(h.g().member(&b).is_some(), "old member id restored");
     assert_eq!(h.run(|g, ctx| g.heartbeat(&b, Some("s2"), 1, ctx)), Ok(()));
 }
 
@@ -896,21 +920,21 @@ fn part(topic: &str, partition: i32, offset: i64, metadata: Option<&str>) -> Com
 #[test]
 fn manual_commit_to_an_empty_group_and_exact_fetch() {
     let mut h = H::new();
-    let r = h.run(|g, ctx| {
-        g.commit_offsets(
+    let r = h.run_entry(|e, ctx| {
+        e.commit_offsets(
             &author("", -1),
             &[part("t", 0, 42, Some("meta")), part("t", 1, 7, None)],
             ctx,
         )
     });
     assert_eq!(r, Ok(vec![None, None]));
-    let o = h.g.offset("t", 0).unwrap();
+    let o = h.e.offsets.offset("t", 0).unwrap();
     assert_eq!(
         (o.offset, o.leader_epoch, o.metadata.as_str()),
         (42, 5, "meta")
     );
     assert_eq!(
-        h.g.offset("t", 1).unwrap().metadata,
+        h.e.offsets.offset("t", 1).unwrap().metadata,
         "",
         "null metadata is stored as empty"
     );
@@ -920,15 +944,18 @@ fn manual_commit_to_an_empty_group_and_exact_fetch() {
 fn commit_is_visible_only_once_durable() {
     let mut h = H::new();
     let mut ctx = Ctx::new(h.now, &h.cfg);
-    h.g.commit_offsets(&author("", -1), &[part("t", 0, 1, None)], &mut ctx)
+    h.e.commit_offsets(&author("", -1), &[part("t", 0, 1, None)], &mut ctx)
         .unwrap();
     let records = ctx.records;
-    h.g.records_appended(&records, 10);
-    assert!(h.g.offset("t", 0).is_none());
-    h.g.apply_durable_commits(10);
-    assert!(h.g.offset("t", 0).is_none(), "record 10 is not below 10");
-    h.g.apply_durable_commits(11);
-    assert_eq!(h.g.offset("t", 0).unwrap().offset, 1);
+    h.e.appended(&records, 10);
+    assert!(h.e.offsets.offset("t", 0).is_none());
+    h.e.committed(10);
+    assert!(
+        h.e.offsets.offset("t", 0).is_none(),
+        "record 10 is not below 10"
+    );
+    h.e.committed(11);
+    assert_eq!(h.e.offsets.offset("t", 0).unwrap().offset, 1);
 }
 
 #[test]
@@ -936,7 +963,7 @@ fn commit_validation_follows_the_membership() {
     let mut h = H::new();
     let (a, b) = h.stable_pair();
     let commit = |h: &mut H, who: CommitAuthor| {
-        h.run(|g, ctx| g.commit_offsets(&who, &[part("t", 0, 1, None)], ctx))
+        h.run_entry(|e, ctx| e.commit_offsets(&who, &[part("t", 0, 1, None)], ctx))
     };
     assert_eq!(commit(&mut h, author(&a, 1)), Ok(vec![None]));
     assert_eq!(
@@ -969,11 +996,11 @@ fn commit_keeps_the_session_alive() {
     let (a, b) = h.stable_pair();
     for _ in 0..4 {
         h.advance(SESSION as i64 / 2);
-        h.run(|g, ctx| g.commit_offsets(&author(&a, 1), &[part("t", 0, 1, None)], ctx))
+        h.run_entry(|e, ctx| e.commit_offsets(&author(&a, 1), &[part("t", 0, 1, None)], ctx))
             .unwrap();
         let _ = h.heartbeat(&b, 1);
     }
-    assert!(h.g.member(&a).is_some());
+    assert!(h.g().member(&a).is_some());
 }
 
 #[test]
@@ -982,8 +1009,8 @@ fn offset_metadata_too_large_is_per_partition() {
         offset_metadata_max_bytes: 4,
         ..GroupConfig::default()
     });
-    let r = h.run(|g, ctx| {
-        g.commit_offsets(
+    let r = h.run_entry(|e, ctx| {
+        e.commit_offsets(
             &author("", -1),
             &[
                 part("t", 0, 1, Some("12345")),
@@ -999,8 +1026,8 @@ fn offset_metadata_too_large_is_per_partition() {
             None
         ])
     );
-    assert!(h.g.offset("t", 0).is_none());
-    assert!(h.g.offset("t", 1).is_some());
+    assert!(h.e.offsets.offset("t", 0).is_none());
+    assert!(h.e.offsets.offset("t", 1).is_some());
 }
 
 #[test]
@@ -1010,21 +1037,24 @@ fn offsets_of_an_empty_group_expire_after_retention_from_when_it_emptied() {
         ..GroupConfig::default()
     });
     let (a, b) = h.stable_pair();
-    h.run(|g, ctx| g.commit_offsets(&author(&a, 1), &[part("t", 0, 1, None)], ctx))
+    h.run_entry(|e, ctx| e.commit_offsets(&author(&a, 1), &[part("t", 0, 1, None)], ctx))
         .unwrap();
     h.advance(SESSION as i64 / 2);
     // While Stable and subscribed to "t", the offset does not expire.
-    assert!(!h.run(|g, ctx| g.cleanup_expired(ctx)));
-    assert!(h.g.offset("t", 0).is_some());
+    assert!(!h.run_entry(|e, ctx| e.cleanup_expired(ctx)));
+    assert!(h.e.offsets.offset("t", 0).is_some());
     h.leave(&a, None);
     h.leave(&b, None);
-    assert_eq!(h.g.state(), GroupState::Empty);
+    assert_eq!(h.g().state(), GroupState::Empty);
     h.advance(59_999);
-    assert!(!h.run(|g, ctx| g.cleanup_expired(ctx)));
-    assert!(h.g.offset("t", 0).is_some());
+    assert!(!h.run_entry(|e, ctx| e.cleanup_expired(ctx)));
+    assert!(h.e.offsets.offset("t", 0).is_some());
     h.advance(1);
-    assert!(h.run(|g, ctx| g.cleanup_expired(ctx)), "group deleted");
-    assert!(h.g.offset("t", 0).is_none());
+    assert!(
+        h.run_entry(|e, ctx| e.cleanup_expired(ctx)),
+        "group deleted"
+    );
+    assert!(h.e.offsets.offset("t", 0).is_none());
     let last_two = &h.log[h.log.len() - 2..];
     assert!(matches!(
         last_two[0],
@@ -1042,31 +1072,31 @@ fn offsets_of_a_simple_group_expire_from_their_commit() {
         offsets_retention_ms: 1_000,
         ..GroupConfig::default()
     });
-    h.run(|g, ctx| g.commit_offsets(&author("", -1), &[part("t", 0, 1, None)], ctx))
+    h.run_entry(|e, ctx| e.commit_offsets(&author("", -1), &[part("t", 0, 1, None)], ctx))
         .unwrap();
     h.advance(500);
-    h.run(|g, ctx| g.commit_offsets(&author("", -1), &[part("t", 1, 1, None)], ctx))
+    h.run_entry(|e, ctx| e.commit_offsets(&author("", -1), &[part("t", 1, 1, None)], ctx))
         .unwrap();
     h.advance(500);
-    assert!(!h.run(|g, ctx| g.cleanup_expired(ctx)));
-    assert!(h.g.offset("t", 0).is_none());
-    assert!(h.g.offset("t", 1).is_some());
+    assert!(!h.run_entry(|e, ctx| e.cleanup_expired(ctx)));
+    assert!(h.e.offsets.offset("t", 0).is_none());
+    assert!(h.e.offsets.offset("t", 1).is_some());
     // An explicit retention (OffsetCommit v2-v4) wins.
     let mut who = author("", -1);
     who.retention_time_ms = 100;
-    h.run(|g, ctx| g.commit_offsets(&who, &[part("u", 0, 1, None)], ctx))
+    h.run_entry(|e, ctx| e.commit_offsets(&who, &[part("u", 0, 1, None)], ctx))
         .unwrap();
     h.advance(100);
-    h.run(|g, ctx| g.cleanup_expired(ctx));
-    assert!(h.g.offset("u", 0).is_none());
+    h.run_entry(|e, ctx| e.cleanup_expired(ctx));
+    assert!(h.e.offsets.offset("u", 0).is_none());
 }
 
 #[test]
 fn offset_delete_rules() {
     let mut h = H::new();
     let (a, _b) = h.stable_pair();
-    h.run(|g, ctx| {
-        g.commit_offsets(
+    h.run_entry(|e, ctx| {
+        e.commit_offsets(
             &author(&a, 1),
             &[part("t", 0, 1, None), part("other", 0, 1, None)],
             ctx,
@@ -1077,7 +1107,9 @@ fn offset_delete_rules() {
         ("t".to_string(), vec![0]),
         ("other".to_string(), vec![0, 1]),
     ];
-    let r = h.run(|g, ctx| g.delete_offsets(&topics, ctx)).unwrap();
+    let r = h
+        .run_entry(|e, ctx| e.delete_offsets(&topics, ctx))
+        .unwrap();
     assert_eq!(
         r,
         vec![
@@ -1085,15 +1117,15 @@ fn offset_delete_rules() {
             vec![None, None]
         ]
     );
-    assert!(h.g.offset("t", 0).is_some());
-    assert!(h.g.offset("other", 0).is_none());
+    assert!(h.e.offsets.offset("t", 0).is_some());
+    assert!(h.e.offsets.offset("other", 0).is_none());
     // A non-consumer group with members: NON_EMPTY_GROUP.
     let mut h = H::new();
     let mut req = h.join_req("", 3, None);
     req.protocol_type = "connect".into();
     let _ = h.join_with(req);
     assert_eq!(
-        h.run(|g, ctx| g.delete_offsets(&topics, ctx)),
+        h.run_entry(|e, ctx| e.delete_offsets(&topics, ctx)),
         Err(GroupError::NonEmptyGroup)
     );
 }
@@ -1103,15 +1135,15 @@ fn delete_group_only_when_empty() {
     let mut h = H::new();
     let (a, b) = h.stable_pair();
     assert_eq!(
-        h.run(|g, ctx| g.delete_group(ctx)),
+        h.run_entry(|e, ctx| e.delete_group(ctx)),
         Err(GroupError::NonEmptyGroup)
     );
-    h.run(|g, ctx| g.commit_offsets(&author(&a, 1), &[part("t", 0, 1, None)], ctx))
+    h.run_entry(|e, ctx| e.commit_offsets(&author(&a, 1), &[part("t", 0, 1, None)], ctx))
         .unwrap();
     h.leave(&a, None);
     h.leave(&b, None);
-    h.run(|g, ctx| g.delete_group(ctx)).unwrap();
-    assert!(h.g.offset("t", 0).is_none());
+    h.run_entry(|e, ctx| e.delete_group(ctx)).unwrap();
+    assert!(h.e.offsets.offset("t", 0).is_none());
     assert!(matches!(
         h.log.last(),
         Some(GroupRecord::Group { value: None, .. })
@@ -1128,38 +1160,59 @@ fn loaded_group_is_stable_and_members_must_heartbeat() {
         panic!()
     };
     let mut loaded = H::new();
-    loaded.g = Group::from_record("g", &v, loaded.now);
-    assert_eq!(loaded.g.state(), GroupState::Stable);
-    assert_eq!(loaded.g.leader(), Some(a.as_str()));
+    loaded.e.group = Group::Classic(ClassicGroup::from_record("g", &v, 0, loaded.now));
+    assert_eq!(loaded.g().state(), GroupState::Stable);
+    assert_eq!(loaded.g().leader(), Some(a.as_str()));
     assert_eq!(loaded.heartbeat(&a, 1), Ok(()));
     assert_eq!(ready(loaded.sync(&b, 1, &[])).assignment, Bytes::from("B"));
     loaded.advance(SESSION as i64 / 2);
     assert_eq!(loaded.heartbeat(&a, 1), Ok(()));
     loaded.advance(SESSION as i64 / 2);
-    assert!(loaded.g.member(&b).is_none(), "b's session expired");
-    assert_eq!(loaded.g.state(), GroupState::PreparingRebalance);
+    assert!(loaded.g().member(&b).is_none(), "b's session expired");
+    assert_eq!(loaded.g().state(), GroupState::PreparingRebalance);
 }
 
 // ---- The coordinator: persistence and replay ---------------------------------------------
 
+/// A coordinator over `dir` with the given clock and partitions of the group log.
+pub(super) fn open_coordinator(
+    dir: &std::path::Path,
+    config: GroupConfig,
+    partitions: i32,
+    clock: &std::sync::Arc<crate::clock::ManualClock>,
+) -> GroupCoordinator {
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    GroupCoordinator::open(
+        dir,
+        config,
+        partitions,
+        crate::partition::PartitionContext {
+            clock: clock.clone(),
+            background: std::sync::Arc::new(crate::tasks::Inline),
+            producer_expiration_ms: i64::MAX,
+        },
+        crate::tasks::Tasks::new(rx),
+    )
+    .unwrap()
+}
+
 mod coordinator {
-    use std::sync::atomic::{AtomicI64, Ordering};
     use std::sync::Arc;
 
     use super::*;
+    use crate::clock::{Clock, ManualClock};
     use crate::group::coordinator::GroupCoordinator;
 
-    fn open(dir: &std::path::Path, clock: &Arc<AtomicI64>) -> GroupCoordinator {
-        let c = clock.clone();
-        GroupCoordinator::open(
+    fn open(dir: &std::path::Path, clock: &Arc<ManualClock>) -> GroupCoordinator {
+        open_coordinator(
             dir,
             GroupConfig {
                 initial_rebalance_delay_ms: 0,
                 ..GroupConfig::default()
             },
-            Arc::new(move || c.load(Ordering::Relaxed)),
+            4,
+            clock,
         )
-        .unwrap()
     }
 
     async fn wait<T>(w: Waiter<T>) -> T {
@@ -1184,12 +1237,12 @@ mod coordinator {
     }
 
     /// One member through join and sync: Stable at generation 1.
-    async fn one_member_group(c: &GroupCoordinator, clock: &AtomicI64) -> String {
+    async fn one_member_group(c: &GroupCoordinator, clock: &ManualClock) -> String {
         let id = wait(c.join("g", join_req("", None))).await.member_id;
         let w = c.join("g", join_req(&id, None));
         // The initial delay is 0: the next tick completes the join phase.
-        clock.fetch_add(1, Ordering::Relaxed);
-        c.tick(clock.load(Ordering::Relaxed));
+        clock.advance(1);
+        c.tick(clock.now_ms());
         let o = wait(w).await;
         assert_eq!((o.error, o.generation_id), (None, 1));
         let s = wait(c.sync(
@@ -1235,7 +1288,7 @@ mod coordinator {
     #[tokio::test]
     async fn acknowledged_commits_survive_an_unclean_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let clock = Arc::new(AtomicI64::new(1_000));
+        let clock = ManualClock::new(1_000);
         {
             let c = open(dir.path(), &clock);
             assert_eq!(wait(commit(&c, "simple", 42)).await, Ok(vec![None]));
@@ -1268,7 +1321,7 @@ mod coordinator {
     #[tokio::test]
     async fn a_stable_group_is_stable_again_after_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let clock = Arc::new(AtomicI64::new(1_000));
+        let clock = ManualClock::new(1_000);
         let id = {
             let c = open(dir.path(), &clock);
             let id = one_member_group(&c, &clock).await;
@@ -1283,15 +1336,15 @@ mod coordinator {
         assert_eq!(d.members[0].assignment, Bytes::from_static(b"A"));
         assert_eq!(c.heartbeat("g", &id, None, 1), Ok(()));
         // Without heartbeats the loaded member expires.
-        clock.fetch_add(SESSION as i64 + 1, Ordering::Relaxed);
-        c.tick(clock.load(Ordering::Relaxed));
+        clock.advance(SESSION as i64 + 1);
+        c.tick(clock.now_ms());
         assert_ne!(c.describe_group("g").state, GroupState::Stable);
     }
 
     #[tokio::test]
     async fn delete_groups_and_list_groups() {
         let dir = tempfile::tempdir().unwrap();
-        let clock = Arc::new(AtomicI64::new(1_000));
+        let clock = ManualClock::new(1_000);
         let c = open(dir.path(), &clock);
         let id = one_member_group(&c, &clock).await;
         wait(commit(&c, "simple", 1)).await.unwrap();
@@ -1331,7 +1384,7 @@ mod coordinator {
     #[tokio::test]
     async fn expired_empty_groups_are_removed_by_the_cleanup() {
         let dir = tempfile::tempdir().unwrap();
-        let clock = Arc::new(AtomicI64::new(1_000));
+        let clock = ManualClock::new(1_000);
         let c = open(dir.path(), &clock);
         wait(commit(&c, "simple", 1)).await.unwrap();
         let later = 1_000 + GroupConfig::default().offsets_retention_ms;
@@ -1346,23 +1399,26 @@ mod coordinator {
 }
 
 mod snapshots {
-    use std::sync::atomic::{AtomicI64, Ordering};
-    use std::sync::Arc;
-
     use super::*;
+    use crate::clock::ManualClock;
     use crate::group::coordinator::GroupCoordinator;
 
+    /// One partition of the group log, so the snapshot and segment counts below are those of
+    /// one log (the runtime's tests cover several).
     fn open(dir: &std::path::Path, segment_bytes: u64) -> GroupCoordinator {
-        let clock = Arc::new(AtomicI64::new(1_000));
-        GroupCoordinator::open(
+        open_coordinator(
             dir,
             GroupConfig {
                 segment_bytes,
                 ..GroupConfig::default()
             },
-            Arc::new(move || clock.load(Ordering::Relaxed)),
+            1,
+            &ManualClock::new(1_000),
         )
-        .unwrap()
+    }
+
+    fn log_dir(dir: &std::path::Path) -> std::path::PathBuf {
+        dir.join(format!("{GROUP_TOPIC}-0"))
     }
 
     async fn commit(c: &GroupCoordinator, group: &str, partition: i32, offset: i64) {
@@ -1391,7 +1447,7 @@ mod snapshots {
     }
 
     fn files(dir: &std::path::Path, suffix: &str) -> usize {
-        std::fs::read_dir(dir.join(GROUP_LOG_DIR))
+        std::fs::read_dir(log_dir(dir))
             .unwrap()
             .filter(|e| {
                 e.as_ref()
@@ -1431,12 +1487,12 @@ mod snapshots {
         }
         c.write_snapshot().unwrap();
         let expected = state(&c);
-        assert_eq!(files(dir.path(), ".groups-snapshot"), 2);
+        assert_eq!(files(dir.path(), ".coordinator-snapshot"), 2);
         let logs_before = files(dir.path(), ".log");
         // A third snapshot drops the oldest and the segments below the one kept before it.
         commit(&c, "g0", 0, 1_000).await;
         c.write_snapshot().unwrap();
-        assert_eq!(files(dir.path(), ".groups-snapshot"), 2);
+        assert_eq!(files(dir.path(), ".coordinator-snapshot"), 2);
         assert!(
             files(dir.path(), ".log") < logs_before,
             "old segments deleted"
@@ -1463,11 +1519,10 @@ mod snapshots {
         commit(&c, "g", 0, 500).await;
         let expected = state(&c);
         drop(c);
-        let log_dir = dir.path().join(GROUP_LOG_DIR);
-        let mut snapshots: Vec<_> = std::fs::read_dir(&log_dir)
+        let mut snapshots: Vec<_> = std::fs::read_dir(log_dir(dir.path()))
             .unwrap()
             .map(|e| e.unwrap().path())
-            .filter(|p| p.to_string_lossy().ends_with(".groups-snapshot"))
+            .filter(|p| p.to_string_lossy().ends_with(".coordinator-snapshot"))
             .collect();
         snapshots.sort();
         std::fs::write(snapshots.last().unwrap(), b"{not json").unwrap();
@@ -1481,7 +1536,7 @@ mod snapshots {
         let c = open(dir.path(), 1 << 20);
         commit(&c, "g", 0, 7).await;
         c.close().unwrap();
-        assert_eq!(files(dir.path(), ".groups-snapshot"), 1);
+        assert_eq!(files(dir.path(), ".coordinator-snapshot"), 1);
         let c = open(dir.path(), 1 << 20);
         assert_eq!(c.fetch_all_offsets("g")[0].1[0].offset, 7);
     }

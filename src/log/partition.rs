@@ -182,6 +182,9 @@ pub struct PartitionLog {
     poisoned: AtomicBool,
     /// Sync rounds that actually reached the disk (for metrics and tests).
     fsync_rounds: AtomicU64,
+    /// The directory was created by `open` and its entries are not yet fsynced (see
+    /// `recovery::Loaded::fresh`): the first sync or close does it.
+    dir_unsynced: AtomicBool,
 }
 
 impl Inner {
@@ -280,6 +283,7 @@ impl PartitionLog {
         };
         inner.check_invariants();
         let durable_offset = loaded.recovery_point.min(inner.log_end_offset());
+        let fresh = loaded.fresh;
         tracing::debug!(
             dir = %dir.display(),
             log_start_offset,
@@ -298,7 +302,21 @@ impl PartitionLog {
             sync_done: Condvar::new(),
             poisoned: AtomicBool::new(false),
             fsync_rounds: AtomicU64::new(0),
+            dir_unsynced: AtomicBool::new(fresh),
         })
+    }
+
+    /// Makes a directory `open` created durable (its entry in the parent, the first segment's
+    /// in it), once.
+    fn sync_new_dir(&self) -> Result<(), LogError> {
+        if self.dir_unsynced.load(Ordering::Acquire) {
+            if let Some(parent) = self.dir.parent() {
+                sync_dir(parent)?;
+            }
+            sync_dir(&self.dir)?;
+            self.dir_unsynced.store(false, Ordering::Release);
+        }
+        Ok(())
     }
 
     /// The partition directory.
@@ -623,6 +641,7 @@ impl PartitionLog {
             )
         };
         self.fsync_rounds.fetch_add(1, Ordering::Relaxed);
+        self.sync_new_dir()?;
         for files in &rolled {
             files.flush()?;
         }
@@ -703,6 +722,7 @@ impl PartitionLog {
         if inner.closed {
             return Ok(log_end);
         }
+        self.sync_new_dir()?;
         for files in &inner.unsynced {
             files.flush()?;
         }

@@ -79,15 +79,16 @@ pub(crate) struct Loaded {
     pub log_start_offset: i64,
     /// Where each leader epoch started, as far as the log holds it.
     pub epochs: EpochCache,
+    /// The directory was created now; its entry (and its first segment's) become durable with
+    /// the first sync, so creating a partition costs no fsync on the caller's thread.
+    pub fresh: bool,
 }
 
 /// Opens, cleans and recovers the partition in `dir` (created if absent).
 pub(crate) fn load(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Loaded, LogError> {
-    if !dir.exists() {
+    let fresh = !dir.exists();
+    if fresh {
         fs::create_dir_all(dir)?;
-        if let Some(parent) = dir.parent() {
-            sync_dir(parent)?;
-        }
     }
     let swaps = remove_temp_files_and_collect_swaps(dir)?;
     complete_swaps(dir, &swaps)?;
@@ -161,7 +162,9 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Loaded
     } else {
         recovery_point
     };
-    sync_dir(dir)?;
+    if !fresh {
+        sync_dir(dir)?;
+    }
     // A torn tail can end the log below a persisted log start; then nothing below the end is
     // readable any more and the start is the end.
     let first_base = segments.first().map_or(0, Segment::base_offset);
@@ -173,6 +176,7 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Loaded
         unsynced,
         log_start_offset,
         epochs,
+        fresh,
     })
 }
 

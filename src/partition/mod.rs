@@ -288,11 +288,16 @@ impl Partition {
             self.leader_epoch(),
             config.timestamp_type == TimestampType::LogAppendTime,
         );
-        let producer = match valid.headers() {
-            [only] => ProducerBatch::of(only).map(|p| (p, only.is_transactional())),
-            many => {
+        // A coordinator's own batches (transactional offset commits, markers) are not sequence
+        // checked, as in Kafka; a client's producer batch is.
+        let producer = match (origin, valid.headers()) {
+            (AppendOrigin::Coordinator, _) => None,
+            (AppendOrigin::Client, [only]) => {
+                ProducerBatch::of(only).map(|p| (p, only.is_transactional()))
+            }
+            (AppendOrigin::Client, many) => {
                 if many.iter().any(|h| h.producer_id >= 0) {
-                    // Producers send one batch per partition; only a coordinator sends more.
+                    // A producer sends one batch per partition.
                     return Err(PartitionError::MultipleBatches);
                 }
                 None
@@ -514,6 +519,12 @@ impl Partition {
         }
         self.log
             .apply_retention(now_ms, config.retention_ms, config.retention_bytes)
+    }
+
+    /// Deletes the durable segments wholly below `offset` (an internal log whose snapshots cover
+    /// them); returns how many went. Blocking.
+    pub fn delete_segments_before(&self, offset: i64) -> Result<usize, LogError> {
+        self.log.delete_segments_before(offset)
     }
 
     /// Forgets producers idle for `producer.id.expiration.ms`; returns how many.
