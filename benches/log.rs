@@ -1,6 +1,9 @@
 //! Log throughput without the network: appends of 16 KiB batches (16 records of 1 KiB), with
 //! and without an fsync per append, and sequential reads. `cargo bench --bench log`.
 
+// A benchmark: a failed expect is a failed run (the crate's lints deny them outside tests).
+#![allow(clippy::expect_used)]
+
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};

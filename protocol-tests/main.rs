@@ -2,6 +2,9 @@
 //! version, exact error codes, and malformed input that must close only the offending
 //! connection.
 
+// Test code: a failed unwrap is a failed test (the crate's lints deny them outside tests).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod harness;
 
 mod api_versions;

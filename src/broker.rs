@@ -24,8 +24,12 @@ use crate::tasks::Tasks;
 use crate::topics::{TopicError, TopicRegistry};
 use crate::txn::ProducerIdManager;
 
-/// The on-disk format this build reads and writes.
-pub const DATA_FORMAT_VERSION: u32 = 1;
+/// The on-disk format this build writes: 2 splits the group log into `__consumer_offsets-N`
+/// partitions. A directory of format 1 (one group log) is upgraded in place on start, then
+/// marked 2, so an older build refuses it instead of starting without its groups.
+pub const DATA_FORMAT_VERSION: u32 = 2;
+/// The older formats this build upgrades.
+const UPGRADABLE_FORMATS: &[u32] = &[1];
 const META_FILE: &str = "meta.properties";
 
 /// Why the broker could not start on its data directory.
@@ -114,7 +118,7 @@ impl Broker {
             source,
         };
         std::fs::create_dir_all(&dir).map_err(io)?;
-        let cluster_id = load_or_create_identity(&dir, config.node_id)?;
+        let (cluster_id, format) = load_or_create_identity(&dir, config.node_id)?;
         let partition_ctx = PartitionContext {
             clock: clock.clone(),
             background: Arc::new(tasks.clone()),
@@ -134,6 +138,11 @@ impl Broker {
             partition_ctx,
             tasks.clone(),
         )?;
+        if format != DATA_FORMAT_VERSION {
+            // Every upgrade step above is done and durable.
+            write_identity(&dir, &cluster_id, config.node_id).map_err(io)?;
+            tracing::info!(from = format, to = DATA_FORMAT_VERSION, "data directory upgraded");
+        }
         Ok(Broker(Arc::new(BrokerState {
             cluster_id,
             listeners,
@@ -160,7 +169,8 @@ impl Broker {
     }
 }
 
-fn load_or_create_identity(dir: &Path, node_id: i32) -> Result<String, StartupError> {
+/// The cluster id and data format of the directory, created (at the current format) if new.
+fn load_or_create_identity(dir: &Path, node_id: i32) -> Result<(String, u32), StartupError> {
     let refused = |reason: String| StartupError::Refused {
         path: dir.display().to_string(),
         reason,
@@ -175,12 +185,15 @@ fn load_or_create_identity(dir: &Path, node_id: i32) -> Result<String, StartupEr
                 .map(|(k, v)| (k.trim(), v.trim()))
                 .collect();
             let format = props.get("rivulet.format.version").copied();
-            if format != Some(&DATA_FORMAT_VERSION.to_string()) {
+            let version = format
+                .and_then(|f| f.parse::<u32>().ok())
+                .filter(|v| *v == DATA_FORMAT_VERSION || UPGRADABLE_FORMATS.contains(v));
+            let Some(version) = version else {
                 return Err(refused(format!(
                     "{META_FILE} has rivulet.format.version {}, this build uses {DATA_FORMAT_VERSION}",
                     format.unwrap_or("(none: not a Rivulet data directory)")
                 )));
-            }
+            };
             let stored_node: Option<i32> = props.get("node.id").and_then(|v| v.parse().ok());
             if stored_node != Some(node_id) {
                 return Err(refused(format!(
@@ -188,31 +201,35 @@ fn load_or_create_identity(dir: &Path, node_id: i32) -> Result<String, StartupEr
                     props.get("node.id").unwrap_or(&"(missing)")
                 )));
             }
-            props
+            let cluster_id = props
                 .get("cluster.id")
                 .filter(|c| !c.is_empty())
                 .map(|c| c.to_string())
-                .ok_or_else(|| refused(format!("{META_FILE} has no cluster.id")))
+                .ok_or_else(|| refused(format!("{META_FILE} has no cluster.id")))?;
+            Ok((cluster_id, version))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let cluster_id =
                 base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Uuid::new_v4().as_bytes());
-            let text = format!(
-                "# Rivulet data directory identity; do not edit.\nversion=1\nrivulet.format.version={DATA_FORMAT_VERSION}\ncluster.id={cluster_id}\nnode.id={node_id}\n"
-            );
-            write_atomically(dir, META_FILE, text.as_bytes()).map_err(|source| {
-                StartupError::Io {
-                    path: dir.display().to_string(),
-                    source,
-                }
+            write_identity(dir, &cluster_id, node_id).map_err(|source| StartupError::Io {
+                path: dir.display().to_string(),
+                source,
             })?;
-            Ok(cluster_id)
+            Ok((cluster_id, DATA_FORMAT_VERSION))
         }
         Err(source) => Err(StartupError::Io {
             path: dir.display().to_string(),
             source,
         }),
     }
+}
+
+/// Writes `meta.properties` at the current format (atomically).
+fn write_identity(dir: &Path, cluster_id: &str, node_id: i32) -> std::io::Result<()> {
+    let text = format!(
+        "# Rivulet data directory identity; do not edit.\nversion=1\nrivulet.format.version={DATA_FORMAT_VERSION}\ncluster.id={cluster_id}\nnode.id={node_id}\n"
+    );
+    write_atomically(dir, META_FILE, text.as_bytes())
 }
 
 #[cfg(test)]
@@ -262,5 +279,106 @@ mod tests {
         .unwrap();
         let err = open(config_in(dir.path(), 1)).err().unwrap();
         assert!(err.to_string().contains("rivulet.format.version"), "{err}");
+    }
+
+    /// A directory of format 1: one group log in `__consumer_offsets/`, with an old-format
+    /// snapshot and records after it, is upgraded in place to the partitioned group log.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_format_1_directory_with_one_group_log_is_upgraded_in_place() {
+        use crate::coordinator::records::encode_batch;
+        use crate::group::{GroupRecord, GroupValue, OffsetValue};
+        use crate::log::{AppendOptions, LogConfig, PartitionLog};
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(META_FILE),
+            "version=1\nrivulet.format.version=1\ncluster.id=c1\nnode.id=1\n",
+        )
+        .unwrap();
+        let old = dir.path().join("__consumer_offsets");
+        let value = |offset| OffsetValue {
+            offset,
+            leader_epoch: 3,
+            metadata: format!("m{offset}"),
+            commit_timestamp: 5,
+            expire_timestamp: None,
+        };
+        let offset = |group: &str, topic: &str, partition, v: Option<i64>| GroupRecord::Offset {
+            group: group.into(),
+            topic: topic.into(),
+            partition,
+            value: v.map(value),
+        };
+        let metadata = GroupValue {
+            protocol_type: "consumer".into(),
+            generation: 4,
+            protocol: None,
+            leader: None,
+            current_state_timestamp: 9,
+            members: Vec::new(),
+        };
+        {
+            let log = PartitionLog::open(&old, LogConfig::default(), 0).unwrap();
+            let batches = [
+                vec![
+                    GroupRecord::Group {
+                        group: "g1".into(),
+                        value: Some(metadata.clone()),
+                    },
+                    offset("g1", "t", 0, Some(42)),
+                ],
+                vec![offset("g2", "t", 1, Some(7)), offset("g3", "t", 0, Some(1))],
+                vec![offset("g3", "t", 0, None)],
+            ];
+            for records in batches {
+                let mut b = encode_batch(&records, 5, None).unwrap();
+                log.append(&mut b, &AppendOptions::leader(0, 0, false)).unwrap();
+            }
+            log.close().unwrap();
+        }
+        // The old snapshot at offset 2 (after the first batch) also holds g9, which no record
+        // after it touches: only the snapshot can bring it back.
+        let snapshot = serde_json::json!({"v": 1, "offset": 2, "groups": [
+            {"group": "g1", "metadata": metadata, "offsets": [
+                {"topic": "t", "partition": 0, "record_offset": 1, "value": value(42)}]},
+            {"group": "g9", "metadata": null, "offsets": [
+                {"topic": "u", "partition": 3, "record_offset": 0, "value": value(99)}]}
+        ]});
+        std::fs::write(
+            old.join("00000000000000000002.groups-snapshot"),
+            serde_json::to_vec(&snapshot).unwrap(),
+        )
+        .unwrap();
+
+        let check = |b: &Broker| {
+            let fetched = |group: &str, topic: &str, p: i32| {
+                b.groups.fetch_offsets(group, &[(topic.into(), vec![p])])[0].1[0].offset
+            };
+            assert_eq!(fetched("g1", "t", 0), 42);
+            assert_eq!(fetched("g2", "t", 1), 7);
+            assert_eq!(fetched("g3", "t", 0), -1, "its tombstone came after the snapshot");
+            assert_eq!(fetched("g9", "u", 3), 99);
+            let g1 = b.groups.describe_group("g1");
+            assert_eq!((g1.state.name(), g1.protocol_type.as_str()), ("Empty", "consumer"));
+            assert_eq!(b.groups.states().len(), 3);
+        };
+        let b = open(config_in(dir.path(), 1)).unwrap();
+        check(&b);
+        assert!(!old.exists(), "the old group log is gone");
+        let meta = std::fs::read_to_string(dir.path().join(META_FILE)).unwrap();
+        assert!(meta.contains("rivulet.format.version=2"), "{meta}");
+        assert_eq!(b.cluster_id, "c1");
+        let partitions: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with("__consumer_offsets-"))
+            .collect();
+        assert!(!partitions.is_empty() && partitions.len() <= 4, "{partitions:?}");
+        let group1 = format!("__consumer_offsets-{}", b.groups.partition_for("g1"));
+        assert!(partitions.contains(&group1), "g1 lives where Kafka hashes it");
+        drop(b);
+        // A restart loads the partitioned log (and an old build would refuse the directory).
+        let b = open(config_in(dir.path(), 1)).unwrap();
+        check(&b);
     }
 }
