@@ -14,7 +14,9 @@ use kafka_protocol::messages::offset_commit_request::{
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
+use rivulet::clock::{Clock, ManualClock};
 use rivulet::handlers::registry::range_of as supported;
+use rivulet::server::ServerOptions;
 
 use crate::every_version::create_topic;
 use crate::harness::{decode_response, Client, TestBroker};
@@ -670,26 +672,67 @@ async fn a_parked_join_holds_up_nothing_else() {
 }
 
 /// `group.initial.rebalance.delay.ms` (3 s by default) holds an empty group's first join phase,
-/// so consumers starting together land in one generation.
+/// so consumers starting together land in one generation. Driven by the broker's injected
+/// clock: time moves only when the test says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn initial_rebalance_delay_gathers_members_into_one_generation() {
-    let broker = TestBroker::start(&[]).await;
+    let clock = ManualClock::new(1_700_000_000_000);
+    let broker = TestBroker::start_with(&[], options_with(&clock)).await;
+    let groups = &broker.broker().groups;
+    let tick = |ms: i64| {
+        clock.advance(ms);
+        groups.tick(clock.now_ms());
+    };
+    // A parked JoinGroup has no answer to wait for: wait until the group has the member.
+    let joined = |n: usize| async move {
+        for _ in 0..500 {
+            if groups.describe_group("delayed").members.len() >= n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the JoinGroup never arrived");
+    };
     let mut a = broker.client().await;
     let mut b = broker.client().await;
-    let started = Instant::now();
     let (_a_id, a_corr) = start_join(&mut a, 9, "delayed", &["t"]).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    joined(1).await;
+    tick(300);
     let (_b_id, b_corr) = start_join(&mut b, 9, "delayed", &["t"]).await;
+    joined(2).await;
+    // The second arrival extends the delay once: still joining at 3 s...
+    tick(2_699);
+    assert_eq!(
+        groups.describe_group("delayed").state.name(),
+        "PreparingRebalance"
+    );
+    tick(1);
+    assert_eq!(
+        groups.describe_group("delayed").state.name(),
+        "PreparingRebalance",
+        "extended at 3 s"
+    );
+    // ... and done 3 s later.
+    tick(2_999);
+    assert_eq!(
+        groups.describe_group("delayed").state.name(),
+        "PreparingRebalance"
+    );
+    tick(1);
     let (ra, rb) = tokio::join!(
         finish_join(&mut a, 9, a_corr),
         finish_join(&mut b, 9, b_corr)
     );
     assert_eq!((ra.generation_id, rb.generation_id), (1, 1));
     assert_eq!(ra.members.len(), 2, "both in the first generation");
-    // The second arrival extended the delay once: 3 s, then up to 3 s more.
-    let waited = started.elapsed();
-    assert!(waited >= Duration::from_millis(2_900), "{waited:?}");
-    assert!(waited < Duration::from_millis(6_800), "{waited:?}");
+}
+
+/// A ServerOptions whose clock is `clock`.
+fn options_with(clock: &std::sync::Arc<ManualClock>) -> ServerOptions {
+    ServerOptions {
+        clock: clock.clone(),
+        ..ServerOptions::default()
+    }
 }
 
 /// KIP-345: a static member that restarts (new JoinGroup without member id) gets its
@@ -771,24 +814,38 @@ async fn static_member_restart_without_rebalance() {
 }
 
 /// A session that is not kept alive by heartbeats expires and the group moves on without
-/// the member.
+/// the member. Driven by the broker's injected clock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_timeout_expires_a_silent_member() {
-    let broker = TestBroker::start(&[
-        ("group.initial.rebalance.delay.ms", "0"),
-        ("group.min.session.timeout.ms", "500"),
-    ])
+    let clock = ManualClock::new(1_700_000_000_000);
+    let broker = TestBroker::start_with(
+        &[
+            ("group.initial.rebalance.delay.ms", "0"),
+            ("group.min.session.timeout.ms", "500"),
+        ],
+        options_with(&clock),
+    )
     .await;
+    let groups = &broker.broker().groups;
     let mut c = broker.client().await;
     let mut req = join_request(9, "silent", "", None, &["t"]);
     req.session_timeout_ms = 600;
     let id = join(&mut c, 9, req.clone()).await.member_id;
     req.member_id = id.clone();
-    let r = join(&mut c, 9, req).await;
+    let corr = send(&mut c, ApiKey::JoinGroup, 9, RequestKind::JoinGroup(req)).await;
+    // The initial delay is 0: the next tick of the (injected) clock completes the join.
+    clock.advance(1);
+    groups.tick(clock.now_ms());
+    let r = finish_join(&mut c, 9, corr).await;
     assert_eq!(r.error_code, 0);
     let sr = sync(&mut c, 5, sync_request(5, "silent", &id, 1, &[(&id, b"x")])).await;
     assert_eq!(sr.error_code, 0);
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    clock.advance(599);
+    groups.tick(clock.now_ms());
+    assert_eq!(heartbeat(&mut c, 4, "silent", &id, 1, None).await, 0);
+    // A heartbeat restarted the session; 600 ms of silence end it.
+    clock.advance(600);
+    groups.tick(clock.now_ms());
     assert_eq!(
         heartbeat(&mut c, 4, "silent", &id, 1, None).await,
         code::UNKNOWN_MEMBER_ID

@@ -9,7 +9,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use rivulet::config::Config;
-use rivulet::server::{start, ServerHandle};
+use rivulet::server::{start_with, ServerHandle, ServerOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -18,19 +18,31 @@ pub struct TestBroker {
     pub handle: Option<ServerHandle>,
     pub addr: SocketAddr,
     pub dir: tempfile::TempDir,
+    options: ServerOptions,
 }
 
 impl TestBroker {
     /// Starts a broker on 127.0.0.1:0 with the given overrides.
     pub async fn start(overrides: &[(&str, &str)]) -> TestBroker {
+        TestBroker::start_with(overrides, ServerOptions::default()).await
+    }
+
+    /// Starts a broker with an injected clock or authorizer.
+    pub async fn start_with(overrides: &[(&str, &str)], options: ServerOptions) -> TestBroker {
         let dir = tempfile::tempdir().expect("tempdir");
-        let handle = start_in(&dir, overrides).await;
+        let handle = start_in(&dir, overrides, &options).await;
         let addr = handle.addr;
         TestBroker {
             handle: Some(handle),
             addr,
             dir,
+            options,
         }
+    }
+
+    /// The running broker's state (in-process: tests may drive its timers).
+    pub fn broker(&self) -> &rivulet::broker::Broker {
+        &self.handle.as_ref().expect("running").broker
     }
 
     /// A new raw client connection.
@@ -43,13 +55,17 @@ impl TestBroker {
         if let Some(h) = self.handle.take() {
             h.shutdown().await;
         }
-        let handle = start_in(&self.dir, overrides).await;
+        let handle = start_in(&self.dir, overrides, &self.options).await;
         self.addr = handle.addr;
         self.handle = Some(handle);
     }
 }
 
-async fn start_in(dir: &tempfile::TempDir, overrides: &[(&str, &str)]) -> ServerHandle {
+async fn start_in(
+    dir: &tempfile::TempDir,
+    overrides: &[(&str, &str)],
+    options: &ServerOptions,
+) -> ServerHandle {
     let mut s = BTreeMap::new();
     s.insert(
         "listeners".to_string(),
@@ -64,7 +80,9 @@ async fn start_in(dir: &tempfile::TempDir, overrides: &[(&str, &str)]) -> Server
         s.insert(k.to_string(), v.to_string());
     }
     let config = Config::from_settings(s).expect("config");
-    start(config).await.expect("broker starts")
+    start_with(config, options.clone())
+        .await
+        .expect("broker starts")
 }
 
 /// A raw connection to the broker.

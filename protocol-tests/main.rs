@@ -8,11 +8,13 @@
 mod harness;
 
 mod api_versions;
+mod authorization;
 mod configs;
 mod delete_records;
 mod every_version;
 mod groups;
 mod idempotence;
+mod listeners;
 mod malformed;
 mod offsets;
 mod produce_fetch;

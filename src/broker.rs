@@ -141,7 +141,11 @@ impl Broker {
         if format != DATA_FORMAT_VERSION {
             // Every upgrade step above is done and durable.
             write_identity(&dir, &cluster_id, config.node_id).map_err(io)?;
-            tracing::info!(from = format, to = DATA_FORMAT_VERSION, "data directory upgraded");
+            tracing::info!(
+                from = format,
+                to = DATA_FORMAT_VERSION,
+                "data directory upgraded"
+            );
         }
         Ok(Broker(Arc::new(BrokerState {
             cluster_id,
@@ -332,7 +336,8 @@ mod tests {
             ];
             for records in batches {
                 let mut b = encode_batch(&records, 5, None).unwrap();
-                log.append(&mut b, &AppendOptions::leader(0, 0, false)).unwrap();
+                log.append(&mut b, &AppendOptions::leader(0, 0, false))
+                    .unwrap();
             }
             log.close().unwrap();
         }
@@ -356,10 +361,17 @@ mod tests {
             };
             assert_eq!(fetched("g1", "t", 0), 42);
             assert_eq!(fetched("g2", "t", 1), 7);
-            assert_eq!(fetched("g3", "t", 0), -1, "its tombstone came after the snapshot");
+            assert_eq!(
+                fetched("g3", "t", 0),
+                -1,
+                "its tombstone came after the snapshot"
+            );
             assert_eq!(fetched("g9", "u", 3), 99);
             let g1 = b.groups.describe_group("g1");
-            assert_eq!((g1.state.name(), g1.protocol_type.as_str()), ("Empty", "consumer"));
+            assert_eq!(
+                (g1.state.name(), g1.protocol_type.as_str()),
+                ("Empty", "consumer")
+            );
             assert_eq!(b.groups.states().len(), 3);
         };
         let b = open(config_in(dir.path(), 1)).unwrap();
@@ -373,9 +385,15 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .filter(|n| n.starts_with("__consumer_offsets-"))
             .collect();
-        assert!(!partitions.is_empty() && partitions.len() <= 4, "{partitions:?}");
+        assert!(
+            !partitions.is_empty() && partitions.len() <= 4,
+            "{partitions:?}"
+        );
         let group1 = format!("__consumer_offsets-{}", b.groups.partition_for("g1"));
-        assert!(partitions.contains(&group1), "g1 lives where Kafka hashes it");
+        assert!(
+            partitions.contains(&group1),
+            "g1 lives where Kafka hashes it"
+        );
         drop(b);
         // A restart loads the partitioned log (and an old build would refuse the directory).
         let b = open(config_in(dir.path(), 1)).unwrap();

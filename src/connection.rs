@@ -193,3 +193,96 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     }
     let _ = socket.shutdown().await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::{BufMut, BytesMut};
+    use kafka_protocol::messages::{ApiVersionsRequest, RequestHeader, RequestKind};
+    use kafka_protocol::protocol::Encodable;
+    use tokio::io::AsyncReadExt;
+
+    /// A request frame with its size prefix.
+    fn frame(key: ApiKey, version: i16, correlation_id: i32, body: RequestKind) -> Vec<u8> {
+        let header = RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(correlation_id);
+        let mut buf = BytesMut::new();
+        buf.put_i32(0);
+        header
+            .encode(&mut buf, key.request_header_version(version))
+            .unwrap();
+        body.encode(&mut buf, version).unwrap();
+        let len = (buf.len() - 4) as i32;
+        buf[0..4].copy_from_slice(&len.to_be_bytes());
+        buf.to_vec()
+    }
+
+    /// The connection serves any async stream: here an in-memory duplex, as a TLS stream
+    /// will be. Pipelined requests are answered in order and every one is timed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn serves_any_transport_in_order_and_times_every_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = std::collections::BTreeMap::new();
+        s.insert("log.dirs".to_string(), dir.path().display().to_string());
+        s.insert(
+            "listeners".to_string(),
+            "PLAINTEXT://127.0.0.1:0".to_string(),
+        );
+        let config = crate::config::Config::from_settings(s).unwrap();
+        let server = crate::server::start(config).await.unwrap();
+        let broker = server.broker.clone();
+        let (mut client, served) = tokio::io::duplex(1 << 16);
+        let (_tx, rx) = watch::channel(false);
+        let listener = broker.listeners[0].clone();
+        let task = tokio::spawn(serve(Stream(served), None, listener, broker.clone(), rx));
+        let mut request = ApiVersionsRequest::default();
+        request.client_software_name = "duplex-test".into();
+        request.client_software_version = "1".into();
+        let mut pipelined = frame(
+            ApiKey::ApiVersions,
+            3,
+            11,
+            RequestKind::ApiVersions(request),
+        );
+        pipelined.extend(frame(
+            ApiKey::Metadata,
+            12,
+            12,
+            RequestKind::Metadata(Default::default()),
+        ));
+        client.write_all(&pipelined).await.unwrap();
+        for expected in [11, 12] {
+            let len = client.read_i32().await.unwrap();
+            let mut body = vec![0u8; len as usize];
+            client.read_exact(&mut body).await.unwrap();
+            assert_eq!(
+                i32::from_be_bytes([body[0], body[1], body[2], body[3]]),
+                expected
+            );
+        }
+        let counted: Vec<(i16, u64)> = broker
+            .metrics
+            .summary()
+            .iter()
+            .map(|a| (a.api_key, a.count))
+            .collect();
+        assert!(
+            counted.contains(&(ApiKey::ApiVersions as i16, 1)),
+            "{counted:?}"
+        );
+        assert!(
+            counted.contains(&(ApiKey::Metadata as i16, 1)),
+            "{counted:?}"
+        );
+        // An unknown API closes this connection only.
+        client
+            .write_all(&[0, 0, 0, 8, 0x7f, 0x7f, 0, 0, 0, 0, 0, 1])
+            .await
+            .unwrap();
+        assert_eq!(client.read(&mut [0u8; 1]).await.unwrap(), 0, "closed");
+        task.await.unwrap();
+        server.shutdown().await;
+    }
+}
