@@ -5,10 +5,10 @@
     compat/run --bootstrap 127.0.0.1:19094
 
 Forwards to an upstream broker (e.g. the reference kfake) but
-  * removes every API key not in --allow from ApiVersions responses (default: what Rivulet serves
-    today: Produce 0, Fetch 1, ListOffsets 2, Metadata 3, ApiVersions 18, CreateTopics 19,
-    DeleteTopics 20, InitProducerId 22, CreatePartitions 37, DescribeCluster 60,
-    DescribeProducers 61; --allow 0,1,2,3,18,19,20,37,60 is the broker core without idempotence),
+  * removes every API key not in --allow from ApiVersions responses (default `rivulet`: the APIs
+    Rivulet serves, read from its one API table with `<--rivulet-bin> --api-versions`, so this list
+    never drifts from the broker; --allow 0,1,2,3,18,19,20,37,60 is the broker core without
+    idempotence or groups),
   * advertises Produce from v0 (--produce-min), as Kafka 4 does (KAFKA-18659),
   * closes the connection on a request for any other API key, as a broker does for an API it
     does not serve, and logs it ("REJECT ..."); `--allow all` keeps every upstream API (to see what
@@ -26,11 +26,14 @@ by the broker, never acknowledged to the client" happen on purpose).
 
 import argparse
 import asyncio
+import os
 import struct
+import subprocess
 import sys
 import time
 
-RIVULET_APIS = [0, 1, 2, 3, 18, 19, 20, 22, 37, 60, 61]
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEFAULT_RIVULET_BIN = os.path.join(REPO, "target", "release", "rivulet")
 API_NAMES = {0: "Produce", 1: "Fetch", 2: "ListOffsets", 3: "Metadata", 8: "OffsetCommit", 9: "OffsetFetch",
              10: "FindCoordinator", 11: "JoinGroup", 12: "Heartbeat", 13: "LeaveGroup", 14: "SyncGroup",
              15: "DescribeGroups", 16: "ListGroups", 17: "SaslHandshake", 18: "ApiVersions", 19: "CreateTopics",
@@ -40,6 +43,30 @@ API_NAMES = {0: "Produce", 1: "Fetch", 2: "ListOffsets", 3: "Metadata", 8: "Offs
              60: "DescribeCluster",
              61: "DescribeProducers", 68: "ConsumerGroupHeartbeat", 69: "ConsumerGroupDescribe",
              71: "GetTelemetrySubscriptions", 72: "PushTelemetry", 75: "DescribeTopicPartitions"}
+
+
+def parse_api_table(text):
+    """`rivulet --api-versions` output (`key name min served_min max` per line) as
+    {key: (name, min, served_min, max)}."""
+    table = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) != 5:
+            continue
+        key, name, lo, served, hi = parts
+        table[int(key)] = (name, int(lo), int(served), int(hi))
+    return table
+
+
+def rivulet_apis(binary=DEFAULT_RIVULET_BIN):
+    """The API keys a Rivulet binary serves, from its API table; their names join API_NAMES."""
+    out = subprocess.run([binary, "--api-versions"], check=True, capture_output=True, text=True).stdout
+    table = parse_api_table(out)
+    if not table:
+        raise SystemExit("%s --api-versions printed no API table" % binary)
+    for key, (name, _, _, _) in table.items():
+        API_NAMES.setdefault(key, name)
+    return sorted(table)
 
 
 def uvarint(buf, pos):
@@ -189,9 +216,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--listen", type=int, required=True)
     ap.add_argument("--upstream", required=True, help="HOST:PORT; the upstream must advertise 127.0.0.1")
-    ap.add_argument("--allow", default=",".join(map(str, RIVULET_APIS)),
-                    help="comma-separated API keys, or 'all' (every API the upstream has: only Produce's "
-                         "minimum version is rewritten; e.g. to log what a client sends)")
+    ap.add_argument("--allow", default="rivulet",
+                    help="'rivulet' (what --rivulet-bin serves, its API table), comma-separated API keys, or "
+                         "'all' (every API the upstream has: only Produce's minimum version is rewritten; e.g. "
+                         "to log what a client sends)")
+    ap.add_argument("--rivulet-bin", default=DEFAULT_RIVULET_BIN,
+                    help="the Rivulet binary whose API table --allow rivulet uses (default target/release/rivulet)")
     ap.add_argument("--log", help="log file (default stderr)")
     ap.add_argument("--produce-min", type=int, default=0,
                     help="advertise Produce from this version (default 0, as Kafka 4 does since KAFKA-18659; "
@@ -199,7 +229,12 @@ def main():
     args = ap.parse_args()
     host, port = args.upstream.rsplit(":", 1)
     log = open(args.log, "a") if args.log else sys.stderr
-    allow = list(range(0, 1000)) if args.allow == "all" else [int(x) for x in args.allow.split(",") if x.strip()]
+    if args.allow == "all":
+        allow = list(range(0, 1000))
+    elif args.allow == "rivulet":
+        allow = rivulet_apis(args.rivulet_bin)
+    else:
+        allow = [int(x) for x in args.allow.split(",") if x.strip()]
     try:
         produce_min = None if args.produce_min < 0 else args.produce_min
         asyncio.run(Proxy(args.listen, host, int(port), allow, log, produce_min).serve())
