@@ -125,6 +125,10 @@ pub struct Config {
     pub num_partitions: i32,
     /// Metadata requests may create missing topics (`auto.create.topics.enable`).
     pub auto_create_topics: bool,
+    /// Replication factor of CreateTopics with -1 (`default.replication.factor`).
+    pub default_replication_factor: i32,
+    /// DeleteTopics allowed (`delete.topic.enable`).
+    pub delete_topic_enable: bool,
     /// Largest record batch accepted (`message.max.bytes`).
     pub message_max_bytes: usize,
     /// Largest request frame; bigger frames close the connection (`socket.request.max.bytes`).
@@ -180,6 +184,13 @@ impl Config {
             ),
             num_partitions: parse_num(&raw, "num.partitions", 1, 1_000_000)? as i32,
             auto_create_topics: parse_bool(&raw, "auto.create.topics.enable")?,
+            default_replication_factor: parse_num(
+                &raw,
+                "default.replication.factor",
+                i32::MIN as i64,
+                i32::MAX as i64,
+            )? as i32,
+            delete_topic_enable: parse_bool(&raw, "delete.topic.enable")?,
             message_max_bytes: parse_num(&raw, "message.max.bytes", 0, i32::MAX as i64)? as usize,
             socket_request_max_bytes: parse_num(
                 &raw,
@@ -218,7 +229,6 @@ impl Config {
             "log.index.size.max.bytes",
             "log.retention.ms",
             "log.retention.bytes",
-            "default.replication.factor",
         ] {
             parse_num(&config.raw, key, i64::MIN, i64::MAX)?;
         }

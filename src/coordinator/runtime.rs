@@ -230,16 +230,7 @@ impl<S: Shard> Runtime<S> {
         }
         let replayed = self.replay_log(&hosted, from)?;
         for entity in hosted.shard.entities().all() {
-            let mut e = entity.lock();
-            let mut ctx = Ctx::new(now, &*self.0.config);
-            e.loaded(&mut ctx);
-            let target = Target {
-                hosted: hosted.clone(),
-                entity: entity.clone(),
-            };
-            let persisted = self.persist(&target, &mut e, ctx);
-            drop(e);
-            self.finish(persisted);
+            self.run_locked(&hosted, &entity, now, |e, ctx| e.loaded(ctx));
         }
         hosted.shard.entities().retain_loaded();
         tracing::info!(
@@ -555,6 +546,27 @@ impl<S: Shard> Runtime<S> {
         Waiter::Wait(rx)
     }
 
+    /// Runs `f` on `entity` under its lock at `now`, appends what it wrote and runs its
+    /// follow-ups once committed (nobody waits for them).
+    fn run_locked(
+        &self,
+        hosted: &Arc<Hosted<S>>,
+        entity: &Arc<Mutex<S::Entity>>,
+        now: i64,
+        f: impl FnOnce(&mut S::Entity, &mut EntityCtx<'_, S::Entity>),
+    ) {
+        let mut e = entity.lock();
+        let mut ctx = Ctx::new(now, &*self.0.config);
+        f(&mut e, &mut ctx);
+        let target = Target {
+            hosted: hosted.clone(),
+            entity: entity.clone(),
+        };
+        let persisted = self.persist(&target, &mut e, ctx);
+        drop(e);
+        self.finish(persisted);
+    }
+
     /// Marks the entity removed and takes it out of its shard (it is locked by the caller).
     pub fn remove(&self, target: &Target<S>, key: &str, entity: &mut S::Entity) {
         entity.mark_removed(self.now());
@@ -565,19 +577,11 @@ impl<S: Shard> Runtime<S> {
     pub fn tick(&self, now: i64) {
         for hosted in self.open_partitions() {
             for entity in hosted.shard.entities().all() {
-                let mut e = entity.lock();
-                if e.is_removed() || e.next_deadline().is_none_or(|d| d > now) {
-                    continue;
-                }
-                let mut ctx = Ctx::new(now, &*self.0.config);
-                e.tick(&mut ctx);
-                let target = Target {
-                    hosted: hosted.clone(),
-                    entity: entity.clone(),
-                };
-                let persisted = self.persist(&target, &mut e, ctx);
-                drop(e);
-                self.finish(persisted);
+                self.run_locked(&hosted, &entity, now, |e, ctx| {
+                    if !e.is_removed() && e.next_deadline().is_some_and(|d| d <= now) {
+                        e.tick(ctx);
+                    }
+                });
             }
         }
     }

@@ -140,12 +140,7 @@ fn create_one(
             t.num_partitions
         };
         let rf = if t.replication_factor == -1 {
-            broker
-                .config
-                .raw
-                .get("default.replication.factor")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(1)
+            broker.config.default_replication_factor
         } else {
             t.replication_factor as i32
         };
@@ -264,11 +259,7 @@ fn delete(
     broker: &Broker,
     targets: Vec<(Option<TopicName>, Uuid, Access)>,
 ) -> DeleteTopicsResponse {
-    let deletion_enabled = broker
-        .config
-        .raw
-        .get("delete.topic.enable")
-        .is_none_or(|v| v == "true");
+    let deletion_enabled = broker.config.delete_topic_enable;
     let responses = targets
         .into_iter()
         .map(|(name, id, access)| {

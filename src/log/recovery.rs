@@ -219,22 +219,14 @@ fn load_epochs(
 fn remove_temp_files_and_collect_swaps(dir: &Path) -> Result<Vec<(i64, String)>, LogError> {
     let mut cleaned = Vec::new();
     let mut swaps = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        if !entry.file_type()?.is_file() {
-            continue;
-        }
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else {
-            continue;
-        };
+    for name in file_names(dir)? {
         if name.ends_with(TMP_SUFFIX) || name.ends_with(DELETED_SUFFIX) {
-            tracing::info!(file = %entry.path().display(), "deleting stray file");
-            fs::remove_file(entry.path())?;
+            tracing::info!(dir = %dir.display(), file = %name, "deleting stray file");
+            fs::remove_file(dir.join(&name))?;
         } else if let Some(stem) = name.strip_suffix(CLEANED_SUFFIX) {
-            cleaned.push((offset_prefix(stem), name.to_string()));
+            cleaned.push((offset_prefix(stem), name.clone()));
         } else if let Some(stem) = name.strip_suffix(SWAP_SUFFIX) {
-            swaps.push((offset_prefix(stem), name.to_string()));
+            swaps.push((offset_prefix(stem), name.clone()));
         }
     }
     let min_cleaned = cleaned
@@ -280,11 +272,7 @@ fn complete_swaps(dir: &Path, swaps: &[(i64, String)]) -> Result<(), LogError> {
         });
     }
     if let Some((lo, hi)) = range {
-        for entry in fs::read_dir(dir)? {
-            let name = entry?.file_name();
-            let Some(name) = name.to_str() else {
-                continue;
-            };
+        for name in file_names(dir)? {
             let replaced = SWAP_REPLACES
                 .iter()
                 .filter_map(|ext| name.strip_suffix(ext))
@@ -292,7 +280,7 @@ fn complete_swaps(dir: &Path, swaps: &[(i64, String)]) -> Result<(), LogError> {
             if let Some(offset) = replaced {
                 if offset >= lo && offset < hi {
                     tracing::info!(dir = %dir.display(), file = %name, "deleting a segment file a swap replaces");
-                    remove_if_exists(&dir.join(name))?;
+                    remove_if_exists(&dir.join(&name))?;
                 }
             }
         }
@@ -307,6 +295,20 @@ fn complete_swaps(dir: &Path, swaps: &[(i64, String)]) -> Result<(), LogError> {
     Ok(())
 }
 
+/// The names of the regular files in `dir` (names that are not UTF-8 are not Kafka's: skipped).
+fn file_names(dir: &Path) -> Result<Vec<String>, LogError> {
+    let mut names = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            if let Ok(name) = entry.file_name().into_string() {
+                names.push(name);
+            }
+        }
+    }
+    Ok(names)
+}
+
 /// The 20-digit offset a Kafka log file name starts with (`LogFileUtils.offsetFromFileName`).
 fn offset_prefix(name: &str) -> Option<i64> {
     let stem = name.split('.').next()?;
@@ -317,21 +319,13 @@ fn offset_prefix(name: &str) -> Option<i64> {
 fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
     let mut bases = Vec::new();
     let mut index_files = Vec::new();
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        if !entry.file_type()?.is_file() {
-            continue;
-        }
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else {
-            continue;
-        };
-        if let Some(base) = parse_file_name(name, LOG_EXT) {
+    for name in file_names(dir)? {
+        if let Some(base) = parse_file_name(&name, LOG_EXT) {
             bases.push(base);
         } else if let Some(base) =
-            parse_file_name(name, INDEX_EXT).or_else(|| parse_file_name(name, TIME_INDEX_EXT))
+            parse_file_name(&name, INDEX_EXT).or_else(|| parse_file_name(&name, TIME_INDEX_EXT))
         {
-            index_files.push((base, entry.path()));
+            index_files.push((base, dir.join(&name)));
         }
     }
     bases.sort_unstable();
