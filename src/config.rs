@@ -274,7 +274,8 @@ fn group_config(raw: &BTreeMap<String, String>) -> Result<GroupConfig, ConfigErr
             i64::MAX,
         )?,
         offset_metadata_max_bytes: parse_num(raw, "offset.metadata.max.bytes", 0, int)? as usize,
-        segment_bytes: parse_num(raw, "offsets.topic.segment.bytes", 1, int)? as u64,
+        // The group log is a partition log: its segment.bytes rule (at least 14) applies.
+        segment_bytes: parse_num(raw, "offsets.topic.segment.bytes", 14, int)? as u64,
         num_partitions: parse_num(raw, "offsets.topic.num.partitions", 1, int)? as i32,
         ..GroupConfig::default()
     })
