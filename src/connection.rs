@@ -262,12 +262,21 @@ mod tests {
                 expected
             );
         }
-        let counted: Vec<(i16, u64)> = broker
-            .metrics
-            .summary()
-            .iter()
-            .map(|a| (a.api_key, a.count))
-            .collect();
+        // A request is timed once its response is written, which the client can see before
+        // the writer records it: wait for the record.
+        let mut counted: Vec<(i16, u64)> = Vec::new();
+        for _ in 0..200 {
+            counted = broker
+                .metrics
+                .summary()
+                .iter()
+                .map(|a| (a.api_key, a.count))
+                .collect();
+            if counted.len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         assert!(
             counted.contains(&(ApiKey::ApiVersions as i16, 1)),
             "{counted:?}"

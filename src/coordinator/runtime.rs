@@ -513,12 +513,8 @@ impl<S: Shard> Runtime<S> {
         for p in persisted {
             match p {
                 Persisted::Nothing => {}
-                Persisted::Failed(e) => {
-                    for w in waits {
-                        drop(w);
-                    }
-                    return Waiter::Ready(failed(e));
-                }
+                // Appends already made still complete in their tasks; nobody waits for them.
+                Persisted::Failed(e) => return Waiter::Ready(failed(e)),
                 Persisted::Appended {
                     target,
                     end,
