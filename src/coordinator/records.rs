@@ -3,15 +3,16 @@
 //!
 //! A record type says how it becomes a log record's key and value ([`CoordinatorRecord`]); the
 //! batch carries the producer id and epoch of a transactional write (TxnOffsetCommit), -1
-//! otherwise. A control batch holds one record whose key is (version int16 = 0, type int16: 0
-//! abort, 1 commit) and value (version int16 = 0, coordinator epoch int32), Kafka's
-//! `EndTransactionMarker`; recovery keeps or drops a batch whole, so an operation's records are
-//! never half there.
+//! otherwise. A transaction's end is Kafka's `EndTransactionMarker` control batch, whose format
+//! belongs to the log ([`crate::log::control`]; re-exported here); recovery keeps or drops a
+//! batch whole, so an operation's records are never half there.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{
     Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
 };
+
+pub use crate::log::control::{encode_marker, TxnResult};
 
 /// A record a coordinator writes to its log.
 pub trait CoordinatorRecord: Sized + Clone + Send + Sync + std::fmt::Debug + 'static {
@@ -21,15 +22,6 @@ pub trait CoordinatorRecord: Sized + Clone + Send + Sync + std::fmt::Debug + 'st
     fn encode(&self) -> Result<(Bytes, Option<Bytes>), String>;
     /// The record back from a log record at `offset`.
     fn decode(offset: i64, key: &[u8], value: Option<&[u8]>) -> Result<Self, RecordError>;
-}
-
-/// How a transaction ended (Kafka's `TransactionResult`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TxnResult {
-    /// Its records take effect.
-    Commit,
-    /// Its records are dropped.
-    Abort,
 }
 
 /// Why a coordinator log could not be read back.
@@ -107,40 +99,6 @@ pub fn encode_batch<R: CoordinatorRecord>(
     encode(&encoded)
 }
 
-/// Encodes Kafka's transaction marker control batch for `producer_id`.
-pub fn encode_marker(
-    producer_id: i64,
-    producer_epoch: i16,
-    result: TxnResult,
-    coordinator_epoch: i32,
-    now_ms: i64,
-) -> Result<BytesMut, String> {
-    let mut key = BytesMut::with_capacity(4);
-    key.put_i16(0);
-    key.put_i16(match result {
-        TxnResult::Abort => 0,
-        TxnResult::Commit => 1,
-    });
-    let mut value = BytesMut::with_capacity(6);
-    value.put_i16(0);
-    value.put_i32(coordinator_epoch);
-    encode(&[Record {
-        transactional: true,
-        control: true,
-        partition_leader_epoch: -1,
-        producer_id,
-        producer_epoch,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: -1,
-        timestamp: now_ms,
-        key: Some(key.freeze()),
-        value: Some(value.freeze()),
-        headers: Default::default(),
-        delete_horizon: false,
-    }])
-}
-
 fn encode(records: &[Record]) -> Result<BytesMut, String> {
     let mut buf = BytesMut::new();
     RecordBatchEncoder::encode(
@@ -176,10 +134,13 @@ pub fn decode_batches<R: CoordinatorRecord>(
             if first.offset < from {
                 continue;
             }
-            let result = marker_result(first).ok_or_else(|| RecordError::Record {
-                offset: first.offset,
-                reason: "control record that is not a transaction marker".to_string(),
-            })?;
+            let result =
+                crate::log::control::decode_marker(first.key.as_deref(), first.value.as_deref())
+                    .map_err(|e| RecordError::Record {
+                        offset: first.offset,
+                        reason: e.to_string(),
+                    })?
+                    .result;
             out.push(Decoded::Marker {
                 producer_id,
                 producer_epoch,
@@ -207,16 +168,4 @@ pub fn decode_batches<R: CoordinatorRecord>(
         });
     }
     Ok(out)
-}
-
-fn marker_result(record: &Record) -> Option<TxnResult> {
-    let mut key = record.key.clone()?;
-    if key.remaining() < 4 || key.get_i16() != 0 {
-        return None;
-    }
-    match key.get_i16() {
-        0 => Some(TxnResult::Abort),
-        1 => Some(TxnResult::Commit),
-        _ => None,
-    }
 }

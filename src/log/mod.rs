@@ -10,6 +10,7 @@
 //! | `<base>.log` | v2 record batches back to back, byte for byte as appended (see [`batch`]); `<base>` is the segment's first offset zero-padded to 20 digits |
 //! | `<base>.index` | 8-byte entries: relative offset u32 BE, file position u32 BE (sparse; see `offset_index`) |
 //! | `<base>.timeindex` | 12-byte entries: timestamp i64 BE, relative offset u32 BE (sparse; see `time_index`) |
+//! | `<base>.txnindex` | 34-byte entries, one per aborted transaction whose ABORT marker is in the segment: version i16 BE (0), producer id i64 BE, first offset i64 BE, last offset (the marker) i64 BE, last stable offset i64 BE; exists only while the segment has entries (see `txn_index`) |
 //! | `recovery-point` | one decimal offset R: everything below it is fsynced (see `recovery`) |
 //! | `log-start-offset` | one decimal offset: the log start DeleteRecords moved (absent until then) |
 //! | `leader-epoch-checkpoint` | Kafka's text format: version, count, `epoch start-offset` lines (see `epoch_cache`) |
@@ -31,8 +32,14 @@
 //!   rewritten (baseOffset and partitionLeaderEpoch are outside the CRC; LogAppendTime changes
 //!   attributes and maxTimestamp and recomputes the CRC). Records are decoded only to answer
 //!   ListOffsets by timestamp.
-//! - Index files are caches: they are written whole from memory when a segment becomes immutable
-//!   and durable, trusted on open only after a sanity check, and rebuilt by recovery.
+//! - The offset and time index files are caches: they are written whole from memory when a
+//!   segment becomes immutable and durable, trusted on open only after a sanity check, and
+//!   rebuilt by recovery. The transaction index is not (a segment alone cannot tell where an
+//!   aborted transaction began): its entries are appended with their markers and fsynced with the
+//!   segment, cut to the segment on open, and the ones a crash lost are rebuilt by the partition
+//!   layer's producer-state replay ([`PartitionLog::replace_aborted_txns`]).
+//! - Control batches (transaction markers, see [`control`]) are stored like any batch; the log
+//!   never interprets them, the partition layer does.
 //! - After a crash, recovery keeps exactly the longest prefix of whole, CRC-valid batches with
 //!   increasing offsets; anything a `sync` acknowledged is in that prefix.
 //!
@@ -43,6 +50,7 @@
 //! outside it with group commit).
 
 pub mod batch;
+pub mod control;
 mod epoch_cache;
 mod error;
 pub mod files;
@@ -51,6 +59,7 @@ mod partition;
 mod recovery;
 mod segment;
 mod time_index;
+mod txn_index;
 
 #[cfg(test)]
 mod proptests;
@@ -59,9 +68,11 @@ pub use batch::{
     set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batches,
     validate_stored_batches, BatchError, BatchHeader, ValidBatches,
 };
+pub use control::{ControlError, EndTxnMarker, TxnResult};
 pub use epoch_cache::EpochEntry;
 pub use error::LogError;
 pub use files::write_atomically;
 pub use partition::{
     AppendInfo, AppendOptions, AssignOffsets, LogConfig, PartitionLog, ReadResult,
 };
+pub use txn_index::AbortedTxn;

@@ -17,6 +17,10 @@
 //!   anything below it.
 //! - the leader epoch cache holds, in order, where each epoch of the batches in the log began;
 //!   every entry below the recovery point is in `leader-epoch-checkpoint`.
+//! - every aborted transaction the caller reported is in the transaction index of the segment
+//!   holding its marker (`last_offset`), entered under the same lock hold as the marker when
+//!   appended with [`PartitionLog::append_validated_and_index`], so a sync that covers a marker
+//!   covers its entry; truncation and segment deletion take the entries with them.
 //!
 //! Thread-safety: `PartitionLog` is `Send + Sync`. One `parking_lot::Mutex` guards the segment
 //! list, offsets and epoch cache; it is held for appends (a positional write into the page cache)
@@ -44,6 +48,7 @@ use super::segment::{
     SegmentView, MAX_SEGMENT_SIZE,
 };
 use super::time_index::NO_TIMESTAMP;
+use super::txn_index::AbortedTxn;
 
 /// Per-topic log settings, under Kafka's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +163,8 @@ struct Inner {
     /// Persisted recovery point (see `recovery`).
     recovery_point: i64,
     epochs: EpochCache,
+    /// A transaction index file was created since the directory was last fsynced.
+    txn_dir_dirty: bool,
     closed: bool,
 }
 
@@ -244,6 +251,23 @@ impl Inner {
             .saturating_sub(1)
     }
 
+    /// Enters `txn` in the transaction index of the segment holding its marker.
+    fn append_aborted_txn(&mut self, txn: AbortedTxn) -> Result<(), LogError> {
+        if txn.last_offset >= self.log_end_offset()
+            || txn.last_offset < self.segments[0].base_offset()
+        {
+            return Err(LogError::Corrupt(format!(
+                "aborted transaction {txn:?} has its marker outside the log (end {})",
+                self.log_end_offset()
+            )));
+        }
+        let i = self.segment_for(txn.last_offset);
+        if self.segments[i].append_aborted_txn(txn)? {
+            self.txn_dir_dirty = true;
+        }
+        Ok(())
+    }
+
     fn set_log_start_offset(&mut self, offset: i64) {
         self.log_start_offset = offset;
         self.epochs.truncate_from_start(offset);
@@ -279,6 +303,7 @@ impl PartitionLog {
             unsynced: loaded.unsynced,
             recovery_point: loaded.recovery_point,
             epochs: loaded.epochs,
+            txn_dir_dirty: false,
             closed: false,
         };
         inner.check_invariants();
@@ -353,6 +378,24 @@ impl PartitionLog {
         batches: &mut [u8],
         valid: ValidBatches,
         opts: &AppendOptions,
+    ) -> Result<AppendInfo, LogError> {
+        self.append_validated_and_index(batches, valid, opts, |_, _| Vec::new())
+    }
+
+    /// [`PartitionLog::append_validated`], then, under the same lock hold, `aborted` is called
+    /// with the append's outcome and the appended batches' headers (offsets assigned) and every
+    /// aborted transaction it returns is entered in the transaction index of the segment holding
+    /// its marker (entries in marker order). A sync therefore never covers a marker without its
+    /// entry. `aborted` runs under the log's lock: it must not call back into this log. If an
+    /// entry cannot be written the batches stay appended and the log is poisoned as after a
+    /// failed fsync (appends and read_committed lookups fail until it is reopened, which rebuilds
+    /// the index).
+    pub fn append_validated_and_index(
+        &self,
+        batches: &mut [u8],
+        valid: ValidBatches,
+        opts: &AppendOptions,
+        aborted: impl FnOnce(&AppendInfo, &[BatchHeader]) -> Vec<AbortedTxn>,
     ) -> Result<AppendInfo, LogError> {
         if valid.byte_len() != batches.len() {
             return Err(BatchError::InvalidRecord(format!(
@@ -468,7 +511,7 @@ impl PartitionLog {
         }
         debug_assert_eq!(inner.log_end_offset(), last_offset + 1);
         inner.check_invariants();
-        Ok(AppendInfo {
+        let info = AppendInfo {
             base_offset,
             last_offset,
             log_append_time_ms: match opts.assign {
@@ -482,7 +525,111 @@ impl PartitionLog {
             max_timestamp,
             record_count,
             rolled,
-        })
+        };
+        let mut failed = None;
+        for txn in aborted(&info, &headers) {
+            if let Err(e) = inner.append_aborted_txn(txn) {
+                failed = Some(e);
+                break;
+            }
+        }
+        drop(inner);
+        match failed {
+            None => Ok(info),
+            Some(e) => {
+                self.poison(&format!("transaction index append failed: {e}"));
+                Err(e)
+            }
+        }
+    }
+
+    /// Marks the log unusable until it is reopened, as a failed fsync does.
+    fn poison(&self, reason: &str) {
+        tracing::error!(dir = %self.dir.display(), reason, "log poisoned");
+        let mut state = self.sync_state.lock();
+        if state.failure.is_none() {
+            state.failure = Some(reason.to_string());
+        }
+        self.poisoned.store(true, Ordering::Release);
+    }
+
+    /// Kafka's `LogSegment.updateTxnIndex`: enters an aborted transaction in the transaction
+    /// index of the segment holding its marker (`last_offset`, which must be in the log and after
+    /// every marker that segment's index already holds). Prefer
+    /// [`PartitionLog::append_validated_and_index`], which does this with the marker's append.
+    pub fn append_aborted_txn(&self, txn: AbortedTxn) -> Result<(), LogError> {
+        let mut inner = self.inner.lock();
+        if inner.closed {
+            return Err(self.closed_error());
+        }
+        inner.append_aborted_txn(txn)
+    }
+
+    /// Kafka's `collectAbortedTransactions`: the aborted transactions that overlap the fetch range
+    /// `[from, upper)` (marker at or after `from`, first offset below `upper`), in marker order,
+    /// scanning the transaction indexes from the segment holding `from` onward and stopping at the
+    /// first entry whose last stable offset reaches `upper`. Fails on a poisoned log, whose index
+    /// may lack entries.
+    pub fn collect_aborted_txns(&self, from: i64, upper: i64) -> Result<Vec<AbortedTxn>, LogError> {
+        if self.poisoned.load(Ordering::Acquire) {
+            let reason = self.sync_state.lock().failure.clone().unwrap_or_default();
+            return Err(LogError::SyncFailed(reason));
+        }
+        let inner = self.inner.lock();
+        let mut out = Vec::new();
+        let first = inner.segment_for(from);
+        for segment in &inner.segments[first..] {
+            if segment.collect_aborted_txns(from, upper, &mut out) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Replaces every transaction index entry whose marker is at or after `from` with
+    /// `replacement` (entries at or after `from`, in marker order, each in the log): what the
+    /// producer-state replay found when it replayed the log from `from`. Files are rewritten (and
+    /// fsynced) only where that changes anything. Blocking.
+    pub fn replace_aborted_txns(
+        &self,
+        from: i64,
+        replacement: &[AbortedTxn],
+    ) -> Result<(), LogError> {
+        let mut inner = self.inner.lock();
+        if inner.closed {
+            return Err(self.closed_error());
+        }
+        let end = inner.log_end_offset();
+        if let Some(bad) = replacement
+            .iter()
+            .find(|t| t.last_offset < from || t.last_offset >= end)
+        {
+            return Err(LogError::Corrupt(format!(
+                "aborted transaction {bad:?} is not in [{from}, {end})"
+            )));
+        }
+        let bases: Vec<i64> = inner.segments.iter().map(Segment::base_offset).collect();
+        let mut dir_changed = false;
+        for (i, segment) in inner.segments.iter_mut().enumerate() {
+            let next_base = bases.get(i + 1).copied().unwrap_or(i64::MAX);
+            let mine: Vec<AbortedTxn> = replacement
+                .iter()
+                .filter(|t| (i == 0 || t.last_offset >= bases[i]) && t.last_offset < next_base)
+                .copied()
+                .collect();
+            dir_changed |= segment.replace_aborted_txns(from, &mine)?;
+        }
+        drop(inner);
+        if dir_changed {
+            sync_dir(&self.dir)?;
+        }
+        Ok(())
+    }
+
+    /// The persisted recovery point: everything below it (transaction index entries included)
+    /// was durable when it was written.
+    pub fn recovery_point(&self) -> i64 {
+        self.inner.lock().recovery_point
     }
 
     /// [`PartitionLog::read_bounded`] with no bound but the log end.
@@ -625,16 +772,28 @@ impl PartitionLog {
 
     /// The sync leader's work: everything appended so far, made durable.
     fn sync_to_log_end(&self) -> Result<i64, LogError> {
-        let (target, rolled, active_log, active_base, recovery_point, epochs) = {
-            let inner = self.inner.lock();
+        let (
+            target,
+            rolled,
+            active_log,
+            active_txn_index,
+            txn_dir_dirty,
+            active_base,
+            recovery_point,
+            epochs,
+        ) = {
+            let mut inner = self.inner.lock();
             if inner.closed {
                 return Ok(inner.log_end_offset());
             }
+            let txn_dir_dirty = std::mem::take(&mut inner.txn_dir_dirty);
             let active = inner.active();
             (
                 inner.log_end_offset(),
                 inner.unsynced.clone(),
                 active.view(),
+                active.txn_index_file(),
+                txn_dir_dirty,
                 active.base_offset(),
                 inner.recovery_point,
                 inner.epochs.is_dirty().then(|| inner.epochs.checkpoint()),
@@ -646,6 +805,13 @@ impl PartitionLog {
             files.flush()?;
         }
         active_log.log.sync_data()?;
+        if let Some(txn_index) = &active_txn_index {
+            txn_index.sync_data()?;
+        }
+        if txn_dir_dirty && rolled.is_empty() {
+            // A new transaction index file's directory entry (a roll syncs the directory below).
+            sync_dir(&self.dir)?;
+        }
         if let Some((image, _)) = &epochs {
             // Before the recovery point moves past any epoch it records.
             write_checkpoint(&self.dir, image)?;
@@ -735,6 +901,7 @@ impl PartitionLog {
             inner.epochs.mark_persisted(version);
         }
         sync_dir(&self.dir)?;
+        inner.txn_dir_dirty = false;
         write_recovery_point(&self.dir, log_end)?;
         inner.recovery_point = log_end;
         inner.unsynced.clear();
@@ -2142,5 +2309,211 @@ mod tests {
         // Moving the log start moves the first kept epoch's start with it.
         log.delete_records_before(6).unwrap();
         assert_eq!(entries(&log)[0], (3, 6));
+    }
+
+    fn txn_index_files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.ends_with(".txnindex"))
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn aborted(producer_id: i64, first_offset: i64, last_offset: i64, lso: i64) -> AbortedTxn {
+        AbortedTxn {
+            producer_id,
+            first_offset,
+            last_offset,
+            last_stable_offset: lso,
+        }
+    }
+
+    #[test]
+    fn aborted_txns_live_in_the_segment_of_their_marker_and_follow_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(dir.path(), small_config(), 0).unwrap();
+        // 2 records per batch: every batch's last offset is odd.
+        for i in 0..40 {
+            let mut b = sized_batch(2, 40, i);
+            let info = log
+                .append_validated_and_index(
+                    &mut b.clone(),
+                    validate_batches(&b).unwrap(),
+                    &opts(0),
+                    |info, headers| {
+                        assert_eq!(headers[0].base_offset, info.base_offset);
+                        // Batches 5, 17 and 30 "are" abort markers of transactions from 2, 3, 50.
+                        match i {
+                            5 => vec![aborted(1, 2, info.last_offset, info.last_offset + 1)],
+                            17 => vec![aborted(2, 3, info.last_offset, 40)],
+                            30 => vec![aborted(3, 50, info.last_offset, info.last_offset + 1)],
+                            _ => Vec::new(),
+                        }
+                    },
+                )
+                .unwrap();
+            b.clear();
+            assert_eq!(info.base_offset, 2 * i);
+        }
+        let segments = log_files(dir.path());
+        assert!(segments.len() >= 3, "{segments:?}");
+        let files = txn_index_files(dir.path());
+        assert_eq!(
+            files.len(),
+            3,
+            "one file per segment holding a marker: {files:?}"
+        );
+        let all = |log: &PartitionLog| log.collect_aborted_txns(0, i64::MAX).unwrap();
+        assert_eq!(
+            all(&log),
+            vec![
+                aborted(1, 2, 11, 12),
+                aborted(2, 3, 35, 40),
+                aborted(3, 50, 61, 62)
+            ]
+        );
+        // Kafka's search: from the segment holding the fetch offset on, overlapping entries only,
+        // stopping at the first entry whose last stable offset reaches the upper bound.
+        assert_eq!(
+            log.collect_aborted_txns(12, 20).unwrap(),
+            vec![aborted(2, 3, 35, 40)]
+        );
+        assert_eq!(log.collect_aborted_txns(36, 50).unwrap(), vec![]);
+        assert_eq!(
+            log.collect_aborted_txns(36, 51).unwrap(),
+            vec![aborted(3, 50, 61, 62)]
+        );
+        // A marker's entry must be in the log and follow the others of its segment.
+        assert!(log.append_aborted_txn(aborted(4, 0, 80, 81)).is_err());
+        assert!(log.append_aborted_txn(aborted(4, 0, 60, 61)).is_err());
+        log.append_aborted_txn(aborted(4, 70, 79, 80)).unwrap();
+        // A crash keeps them (the page cache), a clean close too.
+        drop(log);
+        let log = PartitionLog::open(dir.path(), small_config(), 0).unwrap();
+        assert_eq!(all(&log).len(), 4);
+        log.close().unwrap();
+        let log = PartitionLog::open(dir.path(), small_config(), 0).unwrap();
+        assert_eq!(all(&log).len(), 4);
+        // Truncation takes the entries of the markers it cuts, and the files left empty.
+        log.truncate_to(36).unwrap();
+        assert_eq!(
+            all(&log),
+            vec![aborted(1, 2, 11, 12), aborted(2, 3, 35, 40)]
+        );
+        assert_eq!(txn_index_files(dir.path()).len(), 2);
+        log.truncate_to(34).unwrap();
+        assert_eq!(all(&log), vec![aborted(1, 2, 11, 12)]);
+        assert_eq!(txn_index_files(dir.path()).len(), 1);
+        drop(log);
+        let log = PartitionLog::open(dir.path(), small_config(), 0).unwrap();
+        assert_eq!(all(&log), vec![aborted(1, 2, 11, 12)]);
+        // Segments deleted below the start take their transaction index with them.
+        log.sync(log.log_end_offset()).unwrap();
+        log.delete_records_before(30).unwrap();
+        assert!(all(&log).is_empty());
+        assert!(txn_index_files(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn replaced_entries_are_rewritten_only_where_they_differ() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = PartitionLog::open(dir.path(), small_config(), 0).unwrap();
+        for i in 0..40 {
+            log.append(&mut sized_batch(2, 40, i), &opts(0)).unwrap();
+        }
+        log.append_aborted_txn(aborted(1, 0, 9, 10)).unwrap();
+        log.append_aborted_txn(aborted(2, 10, 41, 42)).unwrap();
+        let files = txn_index_files(dir.path());
+        assert_eq!(files.len(), 2);
+        // The replay from 20 found the entry at 41 again and one at 75: only the latter's
+        // segment changes; entries below 20 are not the replay's business.
+        log.replace_aborted_txns(20, &[aborted(2, 10, 41, 42), aborted(3, 60, 75, 76)])
+            .unwrap();
+        assert_eq!(
+            log.collect_aborted_txns(0, i64::MAX).unwrap(),
+            vec![
+                aborted(1, 0, 9, 10),
+                aborted(2, 10, 41, 42),
+                aborted(3, 60, 75, 76)
+            ]
+        );
+        assert_eq!(txn_index_files(dir.path()).len(), 3);
+        log.replace_aborted_txns(40, &[]).unwrap();
+        assert_eq!(txn_index_files(dir.path()), files[..1]);
+        assert!(log
+            .replace_aborted_txns(40, &[aborted(1, 0, 9, 10)])
+            .is_err());
+        assert!(log
+            .replace_aborted_txns(40, &[aborted(1, 0, 80, 81)])
+            .is_err());
+        drop(log);
+        let log = PartitionLog::open(dir.path(), small_config(), 0).unwrap();
+        assert_eq!(
+            log.collect_aborted_txns(0, i64::MAX).unwrap(),
+            vec![aborted(1, 0, 9, 10)]
+        );
+    }
+
+    #[test]
+    fn stray_swapped_and_torn_txn_indexes_on_open() {
+        use super::super::recovery::suffixed_file_name;
+        let dir = tempfile::tempdir().unwrap();
+        let config = small_config();
+        let log = PartitionLog::open(dir.path(), config, 0).unwrap();
+        for i in 0..30 {
+            log.append(&mut sized_batch(2, 40, i), &opts(0)).unwrap();
+        }
+        log.append_aborted_txn(aborted(1, 0, 57, 58)).unwrap();
+        log.close().unwrap();
+        let files = log_files(dir.path());
+        let base_of = |name: &String| name.trim_end_matches(".log").parse::<i64>().unwrap();
+        let (first, second) = (base_of(&files[0]), base_of(&files[1]));
+        // A transaction index without its log is a leftover.
+        let stray = dir.path().join("00000000000000099999.txnindex");
+        std::fs::write(&stray, [0u8; 34]).unwrap();
+        // The cleaner's swap of the first segment carries a transaction index of its own.
+        let kept: Vec<i64> = (first..second).step_by(2).collect();
+        std::fs::write(
+            dir.path().join(suffixed_file_name(first, ".log", ".swap")),
+            sparse_batch(&kept, 1),
+        )
+        .unwrap();
+        let entry = |txn: AbortedTxn| {
+            let mut b = vec![0u8, 0];
+            for v in [
+                txn.producer_id,
+                txn.first_offset,
+                txn.last_offset,
+                txn.last_stable_offset,
+            ] {
+                b.extend_from_slice(&v.to_be_bytes());
+            }
+            b
+        };
+        std::fs::write(
+            dir.path()
+                .join(suffixed_file_name(first, ".txnindex", ".swap")),
+            entry(aborted(9, first, first + 2, first + 3)),
+        )
+        .unwrap();
+        // The active segment's file lost half an entry.
+        let active = dir
+            .path()
+            .join(format!("{:020}.txnindex", base_of(files.last().unwrap())));
+        let mut torn = std::fs::read(&active).unwrap();
+        torn.extend_from_slice(&entry(aborted(2, 58, 59, 60))[..20]);
+        std::fs::write(&active, &torn).unwrap();
+        let log = PartitionLog::open(dir.path(), config, 0).unwrap();
+        assert!(!stray.exists());
+        assert_eq!(
+            log.collect_aborted_txns(0, i64::MAX).unwrap(),
+            vec![
+                aborted(9, first, first + 2, first + 3),
+                aborted(1, 0, 57, 58)
+            ]
+        );
+        assert_eq!(std::fs::metadata(&active).unwrap().len(), 34);
     }
 }

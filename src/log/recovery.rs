@@ -16,14 +16,17 @@
 //!   dropped. A crash anywhere in a cleaner's replace sequence (`.cleaned` -> `.swap`, old
 //!   segments -> `.deleted`, `.swap` -> final name) thus ends with either the old or the new
 //!   segments, never both and never neither;
-//! - index files without a `.log` are deleted; any other unknown file is left alone (other
-//!   components own it: producer snapshots, offset files);
+//! - index files (`.index`, `.timeindex`, `.txnindex`) without a `.log` are deleted; any other
+//!   unknown file is left alone (other components own it: producer snapshots, offset files);
 //! - segments are loaded in base offset order. One lying wholly below R is trusted after its
 //!   index files pass a sanity check against the log (see `Segment::load_indexes`); the last
 //!   segment is trusted only if it ends exactly at R. Everything else, and any segment whose check
 //!   fails, is recovered: every batch's header and CRC is validated, offsets must strictly
 //!   increase (a compacted segment has gaps, never reordering), the file is cut at the first torn,
-//!   corrupt or out-of-order batch, and the indexes are rebuilt;
+//!   corrupt or out-of-order batch, and the indexes are rebuilt. Every segment's `.txnindex` is
+//!   then read and cut to the entries that fit the segment as it now ends; entries a crash lost
+//!   are rebuilt later by the producer-state replay (`crate::partition::producer_state`), which
+//!   needs the producer state this loader does not have;
 //! - a gap between one segment's end and the next segment's base offset below R is what
 //!   compaction leaves, and stays (the cleaner only cleans segments below the recovery point,
 //!   and rolls always start the new segment at the log end). But if recovery cut a segment, a
@@ -48,7 +51,7 @@ use super::files::{read_offset_file, remove_if_exists, sync_dir, write_offset_fi
 use super::partition::LogConfig;
 use super::segment::{
     delete_segment_files, parse_file_name, read_header_at, scan_next_offset, Segment, SegmentFiles,
-    INDEX_EXT, LOG_EXT, TIME_INDEX_EXT,
+    INDEX_EXT, LOG_EXT, TIME_INDEX_EXT, TXN_INDEX_EXT,
 };
 
 /// Name of the recovery-point file.
@@ -63,7 +66,13 @@ pub const CLEANED_SUFFIX: &str = ".cleaned";
 /// Suffix of a cleaner's output while it replaces the segments it cleaned.
 pub const SWAP_SUFFIX: &str = ".swap";
 /// Extensions of the offset-named files a swap replaces (Kafka's segment and snapshot files).
-const SWAP_REPLACES: [&str; 5] = [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT, ".txnindex", ".snapshot"];
+const SWAP_REPLACES: [&str; 5] = [
+    LOG_EXT,
+    INDEX_EXT,
+    TIME_INDEX_EXT,
+    TXN_INDEX_EXT,
+    ".snapshot",
+];
 
 /// A loaded partition directory.
 #[derive(Debug)]
@@ -112,14 +121,16 @@ pub(crate) fn load(dir: &Path, config: &LogConfig, now_ms: i64) -> Result<Loaded
             )),
         };
         let mut cut = false;
-        if let Err(reason) = trusted {
+        if let Err(reason) = &trusted {
             tracing::info!(dir = %dir.display(), base_offset = base, reason = %reason, "recovering segment");
             let recovered = segment.recover(interval)?;
             cut = recovered.bytes_cut > 0;
             scanned_epochs.extend(recovered.epochs);
-            if next_base.is_some() {
-                unsynced.push(segment.files());
-            }
+        }
+        // Entries whose markers recovery cut go; a torn tail of the file too (see `txn_index`).
+        segment.load_txn_index()?;
+        if trusted.is_err() && next_base.is_some() {
+            unsynced.push(segment.files());
         }
         let overlaps = next_base.is_some_and(|next| segment.next_offset() > next);
         // A gap before the next segment is compaction's only below the recovery point (the
@@ -322,8 +333,9 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
     for name in file_names(dir)? {
         if let Some(base) = parse_file_name(&name, LOG_EXT) {
             bases.push(base);
-        } else if let Some(base) =
-            parse_file_name(&name, INDEX_EXT).or_else(|| parse_file_name(&name, TIME_INDEX_EXT))
+        } else if let Some(base) = [INDEX_EXT, TIME_INDEX_EXT, TXN_INDEX_EXT]
+            .iter()
+            .find_map(|ext| parse_file_name(&name, ext))
         {
             index_files.push((base, dir.join(&name)));
         }

@@ -1,4 +1,5 @@
-//! One log segment: `<base>.log` plus its `.index` and `.timeindex`, Kafka's `LogSegment`.
+//! One log segment: `<base>.log` plus its `.index`, `.timeindex` and (only while it records an
+//! aborted transaction) `.txnindex`, Kafka's `LogSegment`.
 //!
 //! Files, in the partition directory, named by the segment's base offset zero-padded to 20 digits
 //! (`LogFileUtils`): `00000000000000000042.log` holds whole v2 record batches back to back, exactly
@@ -14,7 +15,9 @@
 //! - `size < 2^31` so positions fit the index's u32 fields (Kafka's int32 limit).
 //! - `max_timestamp` is the largest batch `max_timestamp` seen (`NO_TIMESTAMP` if none) and
 //!   `offset_of_max_timestamp` the last offset of the first batch that reached it.
-//! - the in-memory indexes are authoritative; on disk they are written whole at roll+sync or close.
+//! - the in-memory indexes are authoritative; on disk the offset and time indexes are written
+//!   whole at roll+sync or close, the transaction index is appended to as markers are (see
+//!   `txn_index`) and fsynced with the segment.
 //!
 //! Thread-safety: a `Segment` is mutated only under the partition lock. Bytes below a `size`
 //! observed under that lock never change afterwards, so readers clone the `Arc<File>` and `size`
@@ -35,6 +38,7 @@ use super::error::LogError;
 use super::files::remove_if_exists;
 use super::offset_index::OffsetIndex;
 use super::time_index::{TimeIndex, NO_TIMESTAMP};
+use super::txn_index::{AbortedTxn, TxnIndex};
 
 /// Extension of segment data files.
 pub const LOG_EXT: &str = ".log";
@@ -42,6 +46,8 @@ pub const LOG_EXT: &str = ".log";
 pub const INDEX_EXT: &str = ".index";
 /// Extension of time index files.
 pub const TIME_INDEX_EXT: &str = ".timeindex";
+/// Extension of transaction index files.
+pub const TXN_INDEX_EXT: &str = ".txnindex";
 /// A segment never grows past this, so positions fit Kafka's int32 (and our u32 index fields).
 pub const MAX_SEGMENT_SIZE: u64 = i32::MAX as u64;
 
@@ -74,6 +80,7 @@ pub(crate) struct Segment {
     next_offset: i64,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
+    txn_index: TxnIndex,
     max_timestamp: i64,
     offset_of_max_timestamp: i64,
     /// max_timestamp of the first batch: Kafka's `rollingBasedTimestamp` for segment.ms.
@@ -105,10 +112,13 @@ pub(crate) struct SegmentFiles {
     time_index_path: PathBuf,
     offset_entries: Arc<Vec<(u32, u32)>>,
     time_entries: Arc<Vec<(i64, u32)>>,
+    /// The transaction index file, if the segment has one.
+    txn_index: Option<Arc<File>>,
 }
 
 impl SegmentFiles {
-    /// Writes both index files from memory and fsyncs them and the log.
+    /// Writes both sparse index files from memory and fsyncs them, the transaction index and the
+    /// log.
     pub fn flush(&self) -> io::Result<()> {
         write_index_file(
             &self.index_path,
@@ -118,6 +128,9 @@ impl SegmentFiles {
             &self.time_index_path,
             &TimeIndex::to_bytes(&self.time_entries),
         )?;
+        if let Some(txn_index) = &self.txn_index {
+            txn_index.sync_data()?;
+        }
         self.log.sync_data()
     }
 }
@@ -141,7 +154,7 @@ fn read_optional(path: &Path) -> io::Result<Option<Vec<u8>>> {
     }
 }
 
-/// Removes a segment's three files; missing files are fine.
+/// Removes a segment's files; missing files are fine.
 pub(crate) fn delete_segment_files(dir: &Path, base_offset: i64) -> io::Result<()> {
     for ext in SEGMENT_EXTS {
         remove_if_exists(&dir.join(file_name(base_offset, ext)))?;
@@ -150,7 +163,7 @@ pub(crate) fn delete_segment_files(dir: &Path, base_offset: i64) -> io::Result<(
 }
 
 /// The extensions of one segment's files.
-pub const SEGMENT_EXTS: [&str; 3] = [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT];
+pub const SEGMENT_EXTS: [&str; 4] = [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT, TXN_INDEX_EXT];
 
 /// What recovering a segment found.
 #[derive(Debug, Default)]
@@ -180,6 +193,7 @@ impl Segment {
             next_offset: base_offset,
             offset_index: OffsetIndex::new(base_offset, index_bytes),
             time_index: TimeIndex::new(base_offset, index_bytes),
+            txn_index: TxnIndex::new(dir.join(file_name(base_offset, TXN_INDEX_EXT)), base_offset),
             max_timestamp: NO_TIMESTAMP,
             offset_of_max_timestamp: base_offset,
             rolling_timestamp: None,
@@ -294,7 +308,42 @@ impl Segment {
             time_index_path: self.time_index_path.clone(),
             offset_entries: self.offset_index.entries(),
             time_entries: self.time_index.entries(),
+            txn_index: self.txn_index.file(),
         }
+    }
+
+    /// The transaction index file, if the segment has one (for fsync outside the lock).
+    pub fn txn_index_file(&self) -> Option<Arc<File>> {
+        self.txn_index.file()
+    }
+
+    /// Records an aborted transaction whose marker is in this segment; true if that created the
+    /// transaction index file.
+    pub fn append_aborted_txn(&mut self, txn: AbortedTxn) -> Result<bool, LogError> {
+        self.txn_index.append(txn)
+    }
+
+    /// See `TxnIndex::collect`.
+    pub fn collect_aborted_txns(&self, from: i64, upper: i64, out: &mut Vec<AbortedTxn>) -> bool {
+        self.txn_index.collect(from, upper, out)
+    }
+
+    /// See `TxnIndex::replace_from`.
+    pub fn replace_aborted_txns(
+        &mut self,
+        from: i64,
+        replacement: &[AbortedTxn],
+    ) -> Result<bool, LogError> {
+        self.txn_index.replace_from(from, replacement)
+    }
+
+    /// Loads the transaction index file against the segment as it now ends (after
+    /// [`Segment::load_indexes`] or [`Segment::recover`]); true if the file was cut or removed.
+    pub fn load_txn_index(&mut self) -> io::Result<bool> {
+        let path = self.txn_index.path().to_path_buf();
+        let (index, changed) = TxnIndex::load(path, self.base_offset, self.next_offset)?;
+        self.txn_index = index;
+        Ok(changed)
     }
 
     /// Position to start scanning from for `offset` (from the offset index).
@@ -447,6 +496,11 @@ impl Segment {
         self.log.sync_data()?;
         // Rebuilds indexes, timestamps and next offset from what is left.
         self.recover(index_interval_bytes)?;
+        // The aborted transactions whose markers went; the caller fsyncs the directory.
+        self.txn_index.truncate_to(self.next_offset)?;
+        if let Some(file) = self.txn_index.file() {
+            file.sync_data()?;
+        }
         Ok(removed)
     }
 
