@@ -170,6 +170,47 @@ pub fn idempotent_batch(
     timestamp: i64,
     compression: Compression,
 ) -> Bytes {
+    producer_batch(
+        producer_id,
+        epoch,
+        first_seq,
+        count,
+        timestamp,
+        compression,
+        false,
+    )
+}
+
+/// A transactional producer's batch: [`idempotent_batch`] with the transactional attribute set,
+/// as a producer sends one inside a transaction.
+pub fn transactional_batch(
+    producer_id: i64,
+    epoch: i16,
+    first_seq: i32,
+    count: i32,
+    timestamp: i64,
+    compression: Compression,
+) -> Bytes {
+    producer_batch(
+        producer_id,
+        epoch,
+        first_seq,
+        count,
+        timestamp,
+        compression,
+        true,
+    )
+}
+
+fn producer_batch(
+    producer_id: i64,
+    epoch: i16,
+    first_seq: i32,
+    count: i32,
+    timestamp: i64,
+    compression: Compression,
+    transactional: bool,
+) -> Bytes {
     let records: Vec<Record> = (0..count)
         .map(|i| {
             let seq = first_seq.wrapping_add(i) & i32::MAX;
@@ -183,6 +224,7 @@ pub fn idempotent_batch(
             r.producer_id = producer_id;
             r.producer_epoch = epoch;
             r.sequence = seq;
+            r.transactional = transactional;
             r
         })
         .collect();

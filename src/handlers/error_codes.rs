@@ -29,7 +29,8 @@ pub fn partition_error(e: &PartitionError) -> ResponseError {
         PartitionError::MessageTooLarge { .. } => ResponseError::MessageTooLarge,
         PartitionError::InvalidTimestamp { .. } => ResponseError::InvalidTimestamp,
         PartitionError::Producer(p) => producer_error(p),
-        PartitionError::TransactionsUnsupported => ResponseError::InvalidTxnState,
+        PartitionError::InvalidTxnState { .. } => ResponseError::InvalidTxnState,
+        PartitionError::Control(_) => ResponseError::InvalidRecord,
         PartitionError::PolicyViolation(_) => ResponseError::PolicyViolation,
         PartitionError::Log(l) => log_error(l),
     }
@@ -82,6 +83,8 @@ pub fn producer_error(e: &ProducerError) -> ResponseError {
         | ProducerError::InvalidSequenceForNewEpoch { .. } => {
             ResponseError::OutOfOrderSequenceNumber
         }
+        ProducerError::TransactionalWriteExpected { .. } => ResponseError::InvalidTxnState,
+        ProducerError::CoordinatorFenced { .. } => ResponseError::TransactionCoordinatorFenced,
     }
 }
 

@@ -1,7 +1,7 @@
 //! Errors of the partition layer: Kafka's `LogValidator` refusals, idempotence refusals and the
 //! log's own errors, each mapped to its Kafka code in `handlers::error_codes`.
 
-use crate::log::{BatchError, LogError};
+use crate::log::{BatchError, ControlError, LogError};
 
 use super::producer_state::ProducerError;
 
@@ -51,11 +51,18 @@ pub enum PartitionError {
     /// An idempotent batch refused by the producer state.
     #[error(transparent)]
     Producer(#[from] ProducerError),
-    /// A transactional batch, which needs the transaction coordinator (INVALID_TXN_STATE).
-    #[error(
-        "transactional batches need a transaction coordinator, which this broker does not run yet"
-    )]
-    TransactionsUnsupported,
+    /// A transactional batch that would open a transaction here without a verification
+    /// ([`crate::partition::VerificationGuard`]) matching the partition's (INVALID_TXN_STATE;
+    /// Kafka's "Record was not part of an ongoing transaction").
+    #[error("record of producer {producer_id} was not part of an ongoing transaction")]
+    InvalidTxnState {
+        /// The producer.
+        producer_id: i64,
+    },
+    /// A coordinator's control batch that is not a transaction marker, or a marker that cannot
+    /// be encoded (INVALID_RECORD).
+    #[error(transparent)]
+    Control(#[from] ControlError),
     /// An operation the topic's policy forbids, e.g. DeleteRecords on a compact-only topic
     /// (POLICY_VIOLATION).
     #[error("{0}")]

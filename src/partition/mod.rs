@@ -5,32 +5,51 @@
 //!
 //! The API is the one replication and transactions need:
 //! - [`Partition::append_as_leader`]: Kafka's `LogValidator` checks (`validator`), idempotence
-//!   (`producer_state`), offsets assigned by the log, then the high watermark moved by the
-//!   replica policy;
+//!   and transaction state (`producer_state`), offsets assigned by the log, then the high
+//!   watermark moved by the replica policy; [`Partition::append_as_leader_verified`] is the same
+//!   for a client batch that may open a transaction (KIP-890 verification, see below);
+//! - [`Partition::write_txn_marker`]: a transaction coordinator's commit or abort marker;
 //! - [`Partition::append_as_follower`]: a leader's batches copied with their offsets;
 //! - [`Partition::read`]: whole batches up to an isolation bound: the log end (a follower), the
-//!   high watermark (read_uncommitted) or the last stable offset (read_committed);
+//!   high watermark (read_uncommitted) or the last stable offset (read_committed, with the
+//!   aborted transactions the returned records overlap);
 //! - [`Partition::truncate_to`], [`Partition::update_high_watermark`], and the epoch queries.
 //!
 //! Replica policy: this node is the only replica, the leader at epoch 0, so the high watermark
 //! is the log end offset after every leader append (Kafka's HW with an ISR of one). That is
 //! this layer's policy, not an invariant of the log: a follower's high watermark comes from its
-//! leader through `update_high_watermark`. Without transactions no offset is unstable, so the
-//! last stable offset equals the high watermark.
+//! leader through `update_high_watermark`.
+//!
+//! Transactions (the partition half; the coordinator is elsewhere): a client's transactional
+//! batch may open a transaction here only with the [`VerificationGuard`] that
+//! [`Partition::start_verification`] handed out for its producer (Kafka's
+//! `maybeStartTransactionVerification`; the caller confirms the transaction with the coordinator
+//! in between), else INVALID_TXN_STATE; later batches of the open transaction need none. A
+//! coordinator's own transactional batches (transactional offset commits) are checked for their
+//! epoch only. A marker ends the producer's open transaction; an abort enters the transaction in
+//! the log's transaction index with the marker, under the same log lock hold. The first unstable
+//! offset is the first offset of the earliest open transaction (never below the log start), and
+//! the last stable offset is `min(first unstable offset, high watermark)`.
 //!
 //! Invariants (checked with `debug_assert!` where they change): `log_start_offset <=
 //! last_stable_offset <= high_watermark <= log_end_offset`; the producer state reflects exactly
-//! the idempotent batches below the log end.
+//! the producer batches and markers below the log end, and the transaction index holds exactly
+//! the aborted transactions whose markers are below it.
 //!
-//! Lock order: `producers` (the partition's state lock, held across an idempotent batch's check,
-//! append and record, and across truncation) before the log's own locks. `config` is read-mostly:
-//! its `Arc` is cloned out and the lock is never held across anything else. The high watermark,
-//! first unstable offset and leader epoch are atomics, so fetches take no partition lock at all.
-//! Batches without a producer id take no partition lock either; the high watermark only moves
-//! forward (`fetch_max`) so concurrent appends cannot move it back.
+//! Lock order: `producers` (the partition's state lock, held across a producer batch's or
+//! marker's check, append and record, and across truncation) before the log's own locks.
+//! `config` is read-mostly: its `Arc` is cloned out and the lock is never held across anything
+//! else. The high watermark, first unstable offset and leader epoch are atomics, so fetches take
+//! no partition lock at all: the first unstable offset is stored (under `producers`) before the
+//! high watermark moves past an append, and readers load the high watermark first, so a reader
+//! never sees an open transaction's records below its last stable offset. Batches without a
+//! producer id take no partition lock either; the high watermark only moves forward
+//! (`fetch_max`) so concurrent appends cannot move it back.
 //!
 //! Blocking: appends and reads touch the page cache only. Producer snapshots (at segment roll)
-//! are written by the broker's [`Background`] after the state was copied under the lock;
+//! are written by the broker's [`Background`] after the state was copied under the lock and
+//! the log was synced up to the snapshot's offset (so a snapshot never vouches for transaction
+//! index entries a power loss could still take);
 //! `wait_durable`, `delete_records`, `apply_retention`, `truncate_to`, `flush` and `close` block
 //! on the disk and are called off the async workers.
 
@@ -47,13 +66,18 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 
 use crate::clock::SharedClock;
-use crate::log::{validate_stored_batches, AppendInfo, AppendOptions, LogError, PartitionLog};
+use crate::log::control::{encode_marker, marker_of_batch};
+use crate::log::{
+    validate_stored_batches, AbortedTxn, AppendInfo, AppendOptions, BatchHeader, EndTxnMarker,
+    LogError, PartitionLog, TxnResult, ValidBatches,
+};
 use crate::tasks::Background;
 use crate::topics::config::{TimestampType, TopicConfig};
 
 pub use error::PartitionError;
 pub use producer_state::{
-    BatchMetadata, ProducerBatch, ProducerEntry, ProducerError, ProducerStateManager, Verdict,
+    BatchMetadata, CompletedTxn, ProducerBatch, ProducerEntry, ProducerError, ProducerStateManager,
+    Verdict, VerificationGuard,
 };
 
 /// Who is appending (Kafka's `AppendOrigin`).
@@ -100,6 +124,23 @@ pub struct ReadInfo {
     pub last_stable_offset: i64,
     /// The log start offset.
     pub log_start_offset: i64,
+    /// For a read_committed read only: the aborted transactions that overlap the offsets from
+    /// the fetch offset to the end of the returned records (empty when none, or no records), as
+    /// Kafka's FetchResponse `AbortedTransactions` (producer id, first offset).
+    pub aborted_transactions: Option<Vec<AbortedTxn>>,
+}
+
+/// A transaction marker to write (one partition's share of Kafka's WriteTxnMarkers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxnMarker {
+    /// The producer whose transaction ends.
+    pub producer_id: i64,
+    /// The producer epoch the coordinator ends it with (transaction protocol v2: bumped).
+    pub producer_epoch: i16,
+    /// The coordinator's epoch.
+    pub coordinator_epoch: i32,
+    /// Commit or abort.
+    pub result: TxnResult,
 }
 
 /// A leader append's outcome: stored now, or a retry of a batch stored before.
@@ -165,6 +206,7 @@ impl Partition {
         let producers = ProducerStateManager::load(dir, &log, now, ctx.producer_expiration_ms)?;
         let log_end = log.log_end_offset();
         let epoch = log.latest_epoch().unwrap_or(0);
+        let first_unstable = first_unstable_offset(&producers, &log);
         Ok(Partition {
             topic: topic.to_string(),
             index,
@@ -172,7 +214,7 @@ impl Partition {
             producers: Mutex::new(producers),
             // Single replica: everything in the log is replicated to every replica.
             high_watermark: AtomicI64::new(log_end),
-            first_unstable_offset: AtomicI64::new(i64::MAX),
+            first_unstable_offset: AtomicI64::new(first_unstable),
             leader_epoch: AtomicI32::new(epoch),
             appended: Notify::new(),
             counters: PartitionCounters::default(),
@@ -238,9 +280,15 @@ impl Partition {
     /// The last stable offset: the first offset of the earliest open transaction, else the
     /// high watermark.
     pub fn last_stable_offset(&self) -> i64 {
-        self.first_unstable_offset
-            .load(Ordering::Acquire)
-            .min(self.high_watermark())
+        self.stable_offsets().1
+    }
+
+    /// (high watermark, last stable offset), read in the order that keeps an open transaction's
+    /// records above the last stable offset (see the module docs).
+    fn stable_offsets(&self) -> (i64, i64) {
+        let high_watermark = self.high_watermark();
+        let first_unstable = self.first_unstable_offset.load(Ordering::Acquire);
+        (high_watermark, first_unstable.min(high_watermark))
     }
 
     /// The current leader epoch (0 on a single node).
@@ -255,13 +303,77 @@ impl Partition {
 
     /// Appends a client's (or a coordinator's) batch as the leader: validation, idempotence,
     /// offsets from the log end, the high watermark moved, parked fetches woken. A retried
-    /// idempotent batch is answered with its original offsets and not stored again.
+    /// idempotent batch is answered with its original offsets and not stored again. A client's
+    /// transactional batch is refused (INVALID_TXN_STATE) unless its producer's transaction is
+    /// already open here: opening one takes [`Partition::append_as_leader_verified`]. A
+    /// coordinator's control batch is a transaction marker (see [`Partition::write_txn_marker`]).
     pub fn append_as_leader(
         self: &Arc<Self>,
         records: &[u8],
         origin: AppendOrigin,
     ) -> Result<AppendInfo, PartitionError> {
-        match self.leader_append(records, origin) {
+        self.append_leader(records, origin, None)
+    }
+
+    /// [`Partition::append_as_leader`] for a client's batch (`AppendOrigin::Client`) that may
+    /// open a transaction: it may if `guard` is the verification [`Partition::start_verification`]
+    /// handed out for its producer and still pending (the append uses it up).
+    pub fn append_as_leader_verified(
+        self: &Arc<Self>,
+        records: &[u8],
+        guard: Option<VerificationGuard>,
+    ) -> Result<AppendInfo, PartitionError> {
+        self.append_leader(records, AppendOrigin::Client, guard)
+    }
+
+    /// Writes a transaction marker as the leader (offset from the log end, current leader
+    /// epoch), on any topic including the internal ones: an older producer epoch is refused
+    /// (INVALID_PRODUCER_EPOCH), an older coordinator epoch too (TRANSACTION_COORDINATOR_FENCED),
+    /// with nothing appended. The producer's open transaction here, if any, ends (an aborted one
+    /// is entered in the transaction index); its pending verification is dropped; the first
+    /// unstable offset and high watermark move and parked fetches wake.
+    pub fn write_txn_marker(
+        self: &Arc<Self>,
+        marker: TxnMarker,
+    ) -> Result<AppendInfo, PartitionError> {
+        let batch = encode_marker(
+            marker.producer_id,
+            marker.producer_epoch,
+            marker.result,
+            marker.coordinator_epoch,
+            self.clock.now_ms(),
+        )?;
+        self.append_leader(&batch, AppendOrigin::Coordinator, None)
+    }
+
+    /// Kafka's `maybeStartTransactionVerification`: None when `producer_id` already has an open
+    /// transaction here (its batches need no verification), else the guard a transactional
+    /// batch opening one must present (the one still pending for the producer, or a fresh one).
+    pub fn start_verification(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+    ) -> Option<VerificationGuard> {
+        let guard = self
+            .producers
+            .lock()
+            .start_verification(producer_id, self.clock.now_ms());
+        tracing::trace!(topic = %self.topic, partition = self.index, producer_id, producer_epoch, ?guard, "transaction verification");
+        guard
+    }
+
+    /// The open transactions as (producer id, first offset), by first offset.
+    pub fn open_transactions(&self) -> Vec<(i64, i64)> {
+        self.producers.lock().open_transactions()
+    }
+
+    fn append_leader(
+        self: &Arc<Self>,
+        records: &[u8],
+        origin: AppendOrigin,
+        guard: Option<VerificationGuard>,
+    ) -> Result<AppendInfo, PartitionError> {
+        match self.leader_append(records, origin, guard) {
             Ok(Appended::New(info)) => {
                 self.after_append(&info, records.len());
                 Ok(info)
@@ -278,6 +390,7 @@ impl Partition {
         self: &Arc<Self>,
         records: &[u8],
         origin: AppendOrigin,
+        guard: Option<VerificationGuard>,
     ) -> Result<Appended, PartitionError> {
         let config = self.config();
         let now = self.clock.now_ms();
@@ -288,53 +401,122 @@ impl Partition {
             self.leader_epoch(),
             config.timestamp_type == TimestampType::LogAppendTime,
         );
-        // A coordinator's own batches (transactional offset commits, markers) are not sequence
-        // checked, as in Kafka; a client's producer batch is.
-        let producer = match (origin, valid.headers()) {
-            (AppendOrigin::Coordinator, _) => None,
-            (AppendOrigin::Client, [only]) => {
-                ProducerBatch::of(only).map(|p| (p, only.is_transactional()))
-            }
-            (AppendOrigin::Client, many) => {
+        // A producer (or a coordinator writing for one) sends one batch per partition.
+        let (header, producer) = match valid.headers() {
+            [only] if only.producer_id >= 0 => (*only, ProducerBatch::of(only)),
+            many => {
                 if many.iter().any(|h| h.producer_id >= 0) {
-                    // A producer sends one batch per partition.
                     return Err(PartitionError::MultipleBatches);
                 }
-                None
+                return Ok(Appended::New(
+                    self.log.append_validated(&mut buf, valid, &opts)?,
+                ));
             }
         };
-        let Some((producer, transactional)) = producer else {
-            return Ok(Appended::New(
-                self.log.append_validated(&mut buf, valid, &opts)?,
-            ));
+        let producer = match producer {
+            Some(p) if !header.is_control() => p,
+            // The validator refuses control batches from clients: a coordinator's marker.
+            _ => {
+                let marker = marker_of_batch(&buf)?;
+                let mut producers = self.producers.lock();
+                let info =
+                    self.append_marker(&mut producers, &header, marker, &mut buf, valid, &opts)?;
+                return Ok(Appended::New(info));
+            }
         };
-        if transactional {
-            // No transaction coordinator yet: no partition can be part of a transaction.
-            return Err(PartitionError::TransactionsUnsupported);
-        }
         // Check, append and record under one lock so the state always matches the log.
         let mut producers = self.producers.lock();
-        match producers.check(&producer)? {
-            Verdict::Duplicate(original) => Ok(Appended::Duplicate(AppendInfo {
-                base_offset: original.first_offset,
-                last_offset: original.last_offset,
-                log_append_time_ms: -1,
-                log_start_offset: self.log.log_start_offset(),
-                max_timestamp: original.timestamp,
-                record_count: original.last_offset - original.first_offset + 1,
-                rolled: false,
-            })),
-            Verdict::Append => {
-                let info = self.log.append_validated(&mut buf, valid, &opts)?;
+        match origin {
+            AppendOrigin::Client => {
+                if let Verdict::Duplicate(original) = producers.check(&producer)? {
+                    return Ok(Appended::Duplicate(AppendInfo {
+                        base_offset: original.first_offset,
+                        last_offset: original.last_offset,
+                        log_append_time_ms: -1,
+                        log_start_offset: self.log.log_start_offset(),
+                        max_timestamp: original.timestamp,
+                        record_count: original.last_offset - original.first_offset + 1,
+                        rolled: false,
+                    }));
+                }
+                // KIP-890: a transaction opens here only if its coordinator verified it.
+                if producer.transactional
+                    && !producers.has_ongoing_txn(producer.producer_id)
+                    && !producers.is_verified(producer.producer_id, guard)
+                {
+                    return Err(PartitionError::InvalidTxnState {
+                        producer_id: producer.producer_id,
+                    });
+                }
+            }
+            // A coordinator's transactional offset commit: its epoch only, as in Kafka.
+            AppendOrigin::Coordinator => producers.check_epoch(&producer)?,
+        }
+        let info = self
+            .log
+            .append_validated_and_index(&mut buf, valid, &opts, |info, _| {
                 producers.record(
                     &producer,
                     info.base_offset,
                     info.last_offset,
                     info.max_timestamp,
                 );
-                Ok(Appended::New(info))
-            }
+                Vec::new()
+            })?;
+        self.store_first_unstable(&producers);
+        Ok(Appended::New(info))
+    }
+
+    /// Appends a coordinator's marker batch under `producers`: checked first (nothing appended
+    /// on a refusal), then appended with its transaction index entry, then recorded.
+    fn append_marker(
+        &self,
+        producers: &mut ProducerStateManager,
+        header: &BatchHeader,
+        marker: Option<EndTxnMarker>,
+        buf: &mut [u8],
+        valid: ValidBatches,
+        opts: &AppendOptions,
+    ) -> Result<AppendInfo, PartitionError> {
+        let (pid, epoch) = (header.producer_id, header.producer_epoch);
+        if let Some(marker) = &marker {
+            producers.check_marker(pid, epoch, marker)?;
         }
+        let info = self
+            .log
+            .append_validated_and_index(buf, valid, opts, |info, _| {
+                // A control batch without a marker (never written by Rivulet) ends nothing.
+                marker
+                    .and_then(|m| {
+                        producers.record_marker(
+                            pid,
+                            epoch,
+                            &m,
+                            info.base_offset,
+                            info.max_timestamp,
+                        )
+                    })
+                    .and_then(|completed| completed.aborted())
+                    .into_iter()
+                    .collect()
+            })?;
+        self.store_first_unstable(producers);
+        Ok(info)
+    }
+
+    /// Publishes the producer state's first unstable offset (call under `producers`, after the
+    /// state changed and before the high watermark moves past the change).
+    fn store_first_unstable(&self, producers: &ProducerStateManager) {
+        self.first_unstable_offset.store(
+            first_unstable_offset(producers, &self.log),
+            Ordering::Release,
+        );
+    }
+
+    /// [`Partition::store_first_unstable`] after the log start moved.
+    fn refresh_first_unstable(&self) {
+        let producers = self.producers.lock();
+        self.store_first_unstable(&producers);
     }
 
     /// Appends a leader's batches with their offsets, epochs and timestamps (a follower). The
@@ -342,18 +524,48 @@ impl Partition {
     pub fn append_as_follower(&self, records: &[u8]) -> Result<AppendInfo, PartitionError> {
         let valid = validate_stored_batches(records)?;
         let headers: Vec<_> = valid.headers().to_vec();
+        // The leader wrote these markers already: decoded, never refused (Kafka's REPLICATION).
+        let mut markers: Vec<Option<EndTxnMarker>> = Vec::with_capacity(headers.len());
+        let mut position = 0;
+        for h in &headers {
+            let batch = &records[position..position + h.total_size()];
+            position += h.total_size();
+            markers.push(if h.is_control() && h.producer_id >= 0 {
+                marker_of_batch(batch).unwrap_or_else(|e| {
+                    tracing::warn!(topic = %self.topic, partition = self.index, offset = h.base_offset, error = %e, "unreadable control batch from the leader");
+                    None
+                })
+            } else {
+                None
+            });
+        }
         let mut buf = records.to_vec();
         let mut producers = self.producers.lock();
-        let info = self.log.append_validated(
+        let info = self.log.append_validated_and_index(
             &mut buf,
             valid,
             &AppendOptions::follower(self.clock.now_ms()),
+            |_, stored: &[BatchHeader]| {
+                let mut aborted = Vec::new();
+                for (h, marker) in stored.iter().zip(&markers) {
+                    if h.is_control() {
+                        let Some(marker) = marker else { continue };
+                        let completed = producers.record_marker(
+                            h.producer_id,
+                            h.producer_epoch,
+                            marker,
+                            h.base_offset,
+                            h.max_timestamp,
+                        );
+                        aborted.extend(completed.and_then(|c| c.aborted()));
+                    } else if let Some(p) = ProducerBatch::of(h) {
+                        producers.record(&p, h.base_offset, h.last_offset(), h.max_timestamp);
+                    }
+                }
+                aborted
+            },
         )?;
-        for h in headers.iter().filter(|h| !h.is_control()) {
-            if let Some(p) = ProducerBatch::of(h) {
-                producers.record(&p, h.base_offset, h.last_offset(), h.max_timestamp);
-            }
-        }
+        self.store_first_unstable(&producers);
         drop(producers);
         self.counters
             .appended_batches
@@ -394,13 +606,19 @@ impl Partition {
         self.appended.notify_waiters();
     }
 
-    /// Copies the producer state as of the log end (under the lock) and writes it (blocking).
+    /// Copies the producer state as of the log end (under the lock), makes the log durable up
+    /// to there (the replay after a crash rebuilds transaction index entries only from the
+    /// snapshot on), and writes it (blocking).
     fn write_producer_snapshot(&self) {
         let snapshot = {
             let producers = self.producers.lock();
             producers.snapshot(self.log.log_end_offset())
         };
         // A failed snapshot only lengthens the replay at the next start; the log stays the truth.
+        if let Err(e) = self.log.sync(snapshot.offset()) {
+            tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "no producer snapshot: the log could not be synced");
+            return;
+        }
         if let Err(e) = snapshot.write() {
             tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "producer snapshot failed");
         }
@@ -408,8 +626,7 @@ impl Partition {
 
     /// Reads whole batches up to the isolation bound (see [`FetchParams`]).
     pub fn read(&self, params: FetchParams) -> Result<ReadInfo, LogError> {
-        let high_watermark = self.high_watermark();
-        let last_stable_offset = self.last_stable_offset();
+        let (high_watermark, last_stable_offset) = self.stable_offsets();
         let bound = match params.isolation {
             Isolation::LogEnd => i64::MAX,
             Isolation::HighWatermark => high_watermark,
@@ -418,11 +635,20 @@ impl Partition {
         let read =
             self.log
                 .read_bounded(params.offset, params.max_bytes, params.min_one_batch, bound)?;
+        let aborted_transactions = match params.isolation {
+            Isolation::TxnCommitted => Some(match end_offset(&read.records)? {
+                // Kafka's fetch upper bound: the offset after the returned batches.
+                Some(upper) => self.log.collect_aborted_txns(params.offset, upper)?,
+                None => Vec::new(),
+            }),
+            _ => None,
+        };
         Ok(ReadInfo {
             records: read.records,
             high_watermark,
             last_stable_offset,
             log_start_offset: read.log_start_offset,
+            aborted_transactions,
         })
     }
 
@@ -483,6 +709,7 @@ impl Partition {
             self.producer_expiration_ms,
         )?;
         self.high_watermark.fetch_min(end, Ordering::AcqRel);
+        self.store_first_unstable(&producers);
         self.check_offsets();
         Ok(end)
     }
@@ -507,7 +734,9 @@ impl Partition {
             }
             .into());
         }
-        Ok(self.log.delete_records_before(offset)?)
+        let start = self.log.delete_records_before(offset)?;
+        self.refresh_first_unstable();
+        Ok(start)
     }
 
     /// Retention by `retention.ms` and `retention.bytes`, for topics whose policy includes
@@ -517,14 +746,23 @@ impl Partition {
         if !config.cleanup_policy.delete {
             return Ok(0);
         }
-        self.log
-            .apply_retention(now_ms, config.retention_ms, config.retention_bytes)
+        let deleted =
+            self.log
+                .apply_retention(now_ms, config.retention_ms, config.retention_bytes)?;
+        if deleted > 0 {
+            self.refresh_first_unstable();
+        }
+        Ok(deleted)
     }
 
     /// Deletes the durable segments wholly below `offset` (an internal log whose snapshots cover
     /// them); returns how many went. Blocking.
     pub fn delete_segments_before(&self, offset: i64) -> Result<usize, LogError> {
-        self.log.delete_segments_before(offset)
+        let deleted = self.log.delete_segments_before(offset)?;
+        if deleted > 0 {
+            self.refresh_first_unstable();
+        }
+        Ok(deleted)
     }
 
     /// Forgets producers idle for `producer.id.expiration.ms`; returns how many.
@@ -534,7 +772,8 @@ impl Partition {
             .expire(now_ms, self.producer_expiration_ms)
     }
 
-    /// The producers this partition knows (DescribeProducers), by producer id.
+    /// The producers this partition knows (DescribeProducers, with each one's open transaction's
+    /// first offset), by producer id.
     pub fn producers(&self) -> Vec<ProducerEntry> {
         let mut all: Vec<ProducerEntry> = self.producers.lock().producers().cloned().collect();
         all.sort_by_key(|p| p.producer_id);
@@ -570,6 +809,26 @@ impl Partition {
         debug_assert!(self.last_stable_offset() <= self.high_watermark());
         debug_assert!(self.high_watermark() <= self.log.log_end_offset());
     }
+}
+
+/// The first unstable offset to publish: the earliest open transaction's first offset, never
+/// below the log start (Kafka's `maybeIncrementFirstUnstableOffset`), `i64::MAX` for none.
+fn first_unstable_offset(producers: &ProducerStateManager, log: &PartitionLog) -> i64 {
+    producers
+        .first_unstable_offset()
+        .map_or(i64::MAX, |first| first.max(log.log_start_offset()))
+}
+
+/// The offset after the last of `records` (whole stored batches), None when there are none.
+fn end_offset(records: &[u8]) -> Result<Option<i64>, LogError> {
+    let mut position = 0;
+    let mut end = None;
+    while position < records.len() {
+        let header = BatchHeader::parse(&records[position..])?;
+        end = Some(header.last_offset() + 1);
+        position += header.total_size();
+    }
+    Ok(end)
 }
 
 #[cfg(test)]

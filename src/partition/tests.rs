@@ -1,6 +1,7 @@
 //! The partition layer's seams: leader and follower appends, reads up to each isolation bound,
 //! the high watermark policy, truncation, idempotence, Kafka's `LogValidator` refusals, the
-//! epoch cache across restarts, and producer snapshots written off the caller.
+//! epoch cache across restarts, producer snapshots written off the caller, and transactions:
+//! verification, markers, the last stable offset and aborted transactions in reads.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,7 +14,9 @@ use crate::clock::ManualClock;
 use crate::config::Config;
 use crate::log::{set_partition_leader_epoch, validate_stored_batches};
 use crate::tasks::Inline;
-use crate::test_support::{batch, batch_with_keys, encode, idempotent_batch, records, sized_batch};
+use crate::test_support::{
+    batch, batch_with_keys, encode, idempotent_batch, records, sized_batch, transactional_batch,
+};
 
 const NOW: i64 = 1_700_000_000_000;
 
@@ -339,4 +342,289 @@ fn a_roll_writes_a_producer_snapshot_off_the_lock() {
     drop(p);
     let p = open(dir.path(), &clock, &[("segment.bytes", "300")]);
     assert_eq!(p.producers(), before);
+}
+
+fn marker(producer_id: i64, producer_epoch: i16, result: TxnResult) -> TxnMarker {
+    TxnMarker {
+        producer_id,
+        producer_epoch,
+        coordinator_epoch: 0,
+        result,
+    }
+}
+
+/// A verified transactional batch of `producer_id` at `first_seq` (epoch 0).
+fn txn_append(p: &Arc<Partition>, producer_id: i64, first_seq: i32, count: i32) -> AppendInfo {
+    let guard = p.start_verification(producer_id, 0);
+    p.append_as_leader_verified(
+        &transactional_batch(producer_id, 0, first_seq, count, NOW, Compression::None),
+        guard,
+    )
+    .unwrap()
+}
+
+fn aborted(read: &ReadInfo) -> Vec<(i64, i64, i64)> {
+    read.aborted_transactions
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|t| (t.producer_id, t.first_offset, t.last_offset))
+        .collect()
+}
+
+#[test]
+fn a_transaction_opens_only_with_its_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOW);
+    let p = open(dir.path(), &clock, &[]);
+    let first = transactional_batch(7, 0, 0, 2, NOW, Compression::None);
+    let refused = |r: Result<AppendInfo, PartitionError>| {
+        matches!(r, Err(PartitionError::InvalidTxnState { producer_id: 7 }))
+    };
+    // No verification: Kafka's INVALID_TXN_STATE, and nothing stored.
+    assert!(refused(p.append_as_leader(&first, AppendOrigin::Client)));
+    assert!(refused(p.append_as_leader_verified(&first, None)));
+    assert_eq!(p.log_end_offset(), 0);
+    let guard = p.start_verification(7, 0).unwrap();
+    assert_eq!(
+        p.start_verification(7, 0),
+        Some(guard),
+        "pending: the same guard"
+    );
+    let info = p.append_as_leader_verified(&first, Some(guard)).unwrap();
+    assert_eq!((info.base_offset, info.last_offset), (0, 1));
+    // Open here: later batches need no verification, and none is handed out.
+    assert_eq!(p.start_verification(7, 0), None);
+    let more = transactional_batch(7, 0, 2, 1, NOW, Compression::None);
+    assert_eq!(
+        p.append_as_leader(&more, AppendOrigin::Client)
+            .unwrap()
+            .base_offset,
+        2
+    );
+    // A retry is a duplicate, whatever guard it carries; a plain batch is refused.
+    assert_eq!(
+        p.append_as_leader_verified(&first, None)
+            .unwrap()
+            .base_offset,
+        0
+    );
+    assert!(matches!(
+        p.append_as_leader(
+            &idempotent_batch(7, 0, 3, 1, NOW, Compression::None),
+            AppendOrigin::Client
+        ),
+        Err(PartitionError::Producer(
+            ProducerError::TransactionalWriteExpected { producer_id: 7 }
+        ))
+    ));
+    assert_eq!(p.producers()[0].current_txn_first_offset, Some(0));
+    p.write_txn_marker(marker(7, 0, TxnResult::Commit)).unwrap();
+    // The guard was used up by the first batch: the next transaction needs a new one.
+    let next = transactional_batch(7, 0, 3, 1, NOW, Compression::None);
+    assert!(refused(p.append_as_leader_verified(&next, Some(guard))));
+    // A verification that raced with the end of the transaction (its marker came between the
+    // verification and the append) must not open a hanging transaction.
+    let stale = p.start_verification(7, 0).unwrap();
+    assert_ne!(stale, guard);
+    let end = p.log_end_offset();
+    p.write_txn_marker(marker(7, 0, TxnResult::Abort)).unwrap();
+    assert!(refused(p.append_as_leader_verified(&next, Some(stale))));
+    assert_eq!(p.log_end_offset(), end + 1, "only the marker was stored");
+    let fresh = p.start_verification(7, 0).unwrap();
+    assert_eq!(
+        p.append_as_leader_verified(&next, Some(fresh))
+            .unwrap()
+            .base_offset,
+        end + 1
+    );
+    assert_eq!(p.open_transactions(), vec![(7, end + 1)]);
+}
+
+#[test]
+fn markers_move_the_last_stable_offset_and_aborts_reach_read_committed_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOW);
+    let p = open(dir.path(), &clock, &[]);
+    p.append_as_leader(&batch(3, Compression::None, NOW), AppendOrigin::Client)
+        .unwrap(); // 0-2
+    txn_append(&p, 1, 0, 2); // 3-4
+    txn_append(&p, 2, 0, 1); // 5
+    p.append_as_leader(&batch(1, Compression::None, NOW), AppendOrigin::Client)
+        .unwrap(); // 6
+    assert_eq!((p.high_watermark(), p.last_stable_offset()), (7, 3));
+    assert_eq!(p.open_transactions(), vec![(1, 3), (2, 5)]);
+    assert_eq!(
+        p.producers()
+            .iter()
+            .map(|e| (e.producer_id, e.current_txn_first_offset))
+            .collect::<Vec<_>>(),
+        [(1, Some(3)), (2, Some(5))]
+    );
+    let read = fetch(&p, 0, Isolation::TxnCommitted);
+    assert_eq!(offsets(&read.records), [(0, 2)]);
+    assert_eq!((read.last_stable_offset, aborted(&read)), (3, vec![]));
+    assert_eq!(
+        fetch(&p, 0, Isolation::HighWatermark).aborted_transactions,
+        None
+    );
+    // Aborting 1 (transaction protocol v2: with a bumped epoch); 2 is still open.
+    let info = p.write_txn_marker(marker(1, 1, TxnResult::Abort)).unwrap();
+    assert_eq!(info.base_offset, 7);
+    assert_eq!((p.high_watermark(), p.last_stable_offset()), (8, 5));
+    let read = fetch(&p, 0, Isolation::TxnCommitted);
+    assert_eq!(offsets(&read.records), [(0, 2), (3, 4)]);
+    assert_eq!(aborted(&read), [(1, 3, 7)]);
+    // An older producer epoch, or an older coordinator, is refused with nothing stored.
+    assert!(matches!(
+        p.write_txn_marker(marker(1, 0, TxnResult::Commit)),
+        Err(PartitionError::Producer(
+            ProducerError::InvalidProducerEpoch { current: 1, .. }
+        ))
+    ));
+    let fenced = TxnMarker {
+        coordinator_epoch: -5,
+        ..marker(2, 0, TxnResult::Commit)
+    };
+    assert!(matches!(
+        p.write_txn_marker(fenced),
+        Err(PartitionError::Producer(
+            ProducerError::CoordinatorFenced { .. }
+        ))
+    ));
+    assert_eq!(p.log_end_offset(), 8);
+    // The producer's next batch starts over at sequence 0 of the new epoch.
+    let guard = p.start_verification(1, 1);
+    assert!(p
+        .append_as_leader_verified(
+            &transactional_batch(1, 1, 2, 1, NOW, Compression::None),
+            guard
+        )
+        .is_err());
+    p.append_as_leader_verified(
+        &transactional_batch(1, 1, 0, 1, NOW, Compression::None),
+        guard,
+    )
+    .unwrap(); // 8
+    p.write_txn_marker(marker(2, 0, TxnResult::Commit)).unwrap(); // 9
+    assert_eq!(p.last_stable_offset(), 8);
+    p.write_txn_marker(marker(1, 2, TxnResult::Commit)).unwrap(); // 10
+    assert_eq!((p.high_watermark(), p.last_stable_offset()), (11, 11));
+    let read = fetch(&p, 5, Isolation::TxnCommitted);
+    assert_eq!(
+        offsets(&read.records),
+        [(5, 5), (6, 6), (7, 7), (8, 8), (9, 9), (10, 10)]
+    );
+    assert_eq!(aborted(&read), [(1, 3, 7)]);
+    assert_eq!(aborted(&fetch(&p, 8, Isolation::TxnCommitted)), []);
+    // A crash (no close) changes none of it.
+    let before = (p.producers(), p.open_transactions());
+    drop(p);
+    let p = open(dir.path(), &clock, &[]);
+    assert_eq!((p.producers(), p.open_transactions()), before);
+    assert_eq!(p.last_stable_offset(), 11);
+    assert_eq!(aborted(&fetch(&p, 0, Isolation::TxnCommitted)), [(1, 3, 7)]);
+}
+
+#[test]
+fn an_abort_the_transaction_index_lost_is_rebuilt_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOW);
+    let overrides = [("segment.bytes", "400")];
+    let p = open(dir.path(), &clock, &overrides);
+    // Enough plain data to roll (and snapshot) before the transaction starts.
+    for _ in 0..6 {
+        p.append_as_leader(&sized_batch(2, 60, NOW), AppendOrigin::Client)
+            .unwrap();
+    }
+    let snapshots = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".snapshot")
+            })
+            .count()
+    };
+    assert!(snapshots() > 0);
+    let first = txn_append(&p, 4, 0, 2).base_offset;
+    let abort = p.write_txn_marker(marker(4, 0, TxnResult::Abort)).unwrap();
+    let want = vec![(4, first, abort.base_offset)];
+    assert_eq!(aborted(&fetch(&p, first, Isolation::TxnCommitted)), want);
+    // kill -9 between the marker's append and its index entry's: the entry is not there.
+    drop(p);
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "txnindex") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let p = open(dir.path(), &clock, &overrides);
+    assert_eq!(aborted(&fetch(&p, first, Isolation::TxnCommitted)), want);
+    assert!(p.open_transactions().is_empty());
+}
+
+#[test]
+fn truncation_reopens_the_transactions_whose_markers_it_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOW);
+    let p = open(dir.path(), &clock, &[]);
+    txn_append(&p, 3, 0, 2); // 0-1
+    p.write_txn_marker(marker(3, 0, TxnResult::Abort)).unwrap(); // 2
+    assert_eq!(p.last_stable_offset(), 3);
+    assert_eq!(p.truncate_to(2).unwrap(), 2);
+    assert_eq!(p.open_transactions(), vec![(3, 0)]);
+    assert_eq!(p.last_stable_offset(), 0);
+    assert!(!dir.path().join("00000000000000000000.txnindex").exists());
+    p.write_txn_marker(marker(3, 0, TxnResult::Commit)).unwrap();
+    assert_eq!(aborted(&fetch(&p, 0, Isolation::TxnCommitted)), []);
+}
+
+#[test]
+fn followers_copy_transaction_state_and_markers_work_on_internal_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOW);
+    let leader = Arc::new(
+        Partition::open(
+            dir.path(),
+            "__consumer_offsets",
+            0,
+            topic_config(&[("cleanup.policy", "compact")]),
+            &ctx(&clock),
+        )
+        .unwrap(),
+    );
+    // A coordinator's transactional offset commits: no verification, no sequence checks.
+    for pid in [5, 6] {
+        leader
+            .append_as_leader(
+                &transactional_batch(pid, 0, 0, 1, NOW, Compression::None),
+                AppendOrigin::Coordinator,
+            )
+            .unwrap();
+    }
+    leader
+        .write_txn_marker(marker(5, 0, TxnResult::Abort))
+        .unwrap();
+    assert_eq!(leader.open_transactions(), vec![(6, 1)]);
+    // A client may not write markers.
+    let forged = crate::log::control::encode_marker(6, 0, TxnResult::Commit, 0, NOW).unwrap();
+    assert!(matches!(
+        leader.append_as_leader(&forged, AppendOrigin::Client),
+        Err(PartitionError::Batch(
+            crate::log::BatchError::InvalidRecord(_)
+        ))
+    ));
+    let copied = fetch(&leader, 0, Isolation::LogEnd).records;
+    let follower_dir = tempfile::tempdir().unwrap();
+    let follower = open(follower_dir.path(), &clock, &[]);
+    follower.append_as_follower(&copied).unwrap();
+    assert_eq!(follower.open_transactions(), vec![(6, 1)]);
+    assert_eq!(follower.update_high_watermark(3), 3);
+    assert_eq!(follower.last_stable_offset(), 1);
+    let read = fetch(&follower, 0, Isolation::TxnCommitted);
+    assert_eq!(aborted(&read), [(5, 0, 2)]);
 }

@@ -4,12 +4,14 @@
 //!
 //! Checks run in this order, the order clients have always seen their errors in: the header,
 //! the batch count, the size, timestamps, keys, then the full validation (CRC). Records are
-//! decoded only on compacted topics, to find keyless ones. Coordinator appends (the group log)
-//! skip the client rules: the coordinator writes its own, well-formed records.
+//! decoded only on compacted topics, to find keyless ones. A client may not write control
+//! batches (only coordinators write transaction markers). Coordinator appends (the group log,
+//! transaction markers) skip the client rules: the coordinator writes its own, well-formed
+//! records.
 
 use bytes::Bytes;
 
-use crate::log::{validate_batches, BatchHeader, ValidBatches};
+use crate::log::{validate_batches, BatchError, BatchHeader, ValidBatches};
 use crate::topics::config::{TimestampType, TopicConfig};
 
 use super::error::PartitionError;
@@ -28,6 +30,12 @@ pub fn validate(
         let header = BatchHeader::parse(records)?;
         if header.total_size() < records.len() {
             return Err(PartitionError::MultipleBatches);
+        }
+        if header.is_control() {
+            return Err(BatchError::InvalidRecord(format!(
+                "Clients are not allowed to write control records in topic partition {topic}-{partition}"
+            ))
+            .into());
         }
         if records.len() > config.max_message_bytes {
             return Err(PartitionError::MessageTooLarge {
