@@ -833,3 +833,5 @@ fn end_offset(records: &[u8]) -> Result<Option<i64>, LogError> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod txn_proptests;
