@@ -13,8 +13,10 @@
 //!       broker        shared handle: config, clock, identity, registries, coordinators
 //!       topics        the topic registry and typed topic configs (Kafka's LogConfig)
 //!       partition     one partition: append as leader/follower, reads up to HW/LSO, producer
-//!                     state, high watermark, leader epoch, truncation
-//!         log           segments, indexes, epoch cache, recovery, group-commit fsync (std::fs only)
+//!                     state and the partition half of transactions (verification, markers,
+//!                     aborted transactions), high watermark, leader epoch, truncation
+//!         log           segments, indexes (transaction index too), control records, epoch cache,
+//!                       recovery, group-commit fsync (std::fs only)
 //!       coordinator   the coordinator runtime: shards over a log, key locks, commit via a
 //!                     partition writer, replay, snapshots, timers
 //!         group         the group coordinator shard: group types (classic), offset store
