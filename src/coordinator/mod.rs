@@ -122,8 +122,9 @@ pub trait Entity: Send + 'static {
     fn loaded(&mut self, ctx: &mut EntityCtx<'_, Self>)
     where
         Self: Sized;
-    /// Its operation's records were appended at consecutive offsets from `base_offset`.
-    fn appended(&mut self, records: &[Self::Record], base_offset: i64);
+    /// Its operation's records were appended at consecutive offsets from `base_offset`, by
+    /// `producer_id` in a transaction (pending until its marker once committed), -1 otherwise.
+    fn appended(&mut self, records: &[Self::Record], base_offset: i64, producer_id: i64);
     /// Everything below `end` is committed: pending state becomes visible.
     fn committed(&mut self, end: i64);
     /// Runs the follow-ups of records that are committed (`Ok`) or failed to be (`Err`).

@@ -15,8 +15,11 @@ use tokio::sync::oneshot;
 
 use super::records::{decode_batches, encode_batch, Decoded};
 use super::snapshot::{self, SnapshotRecord};
-use super::writer::{LocalWriter, PartitionWriter};
-use super::{partition_for, CoordinatorError, Ctx, Entity, EntityCtx, Shard, Waiter};
+use super::writer::{Committed, LocalWriter, PartitionWriter};
+use super::{
+    partition_for, CoordinatorError, CoordinatorRecord, Ctx, Entity, EntityCtx, Shard, TxnResult,
+    Waiter,
+};
 use crate::log::BatchHeader;
 use crate::partition::{Partition, PartitionContext};
 use crate::tasks::Tasks;
@@ -406,6 +409,28 @@ impl<S: Shard> Runtime<S> {
         entity: &mut S::Entity,
         ctx: EntityCtx<'_, S::Entity>,
     ) -> Persisted<S> {
+        self.persist_as(target, entity, ctx, None)
+    }
+
+    /// Appends `ctx`'s records as one transactional batch of `producer` (id, epoch), Kafka's
+    /// TxnOffsetCommit write: they stay pending in the entity until the producer's marker.
+    pub fn persist_transactional(
+        &self,
+        target: &Target<S>,
+        entity: &mut S::Entity,
+        ctx: EntityCtx<'_, S::Entity>,
+        producer: (i64, i16),
+    ) -> Persisted<S> {
+        self.persist_as(target, entity, ctx, Some(producer))
+    }
+
+    fn persist_as(
+        &self,
+        target: &Target<S>,
+        entity: &mut S::Entity,
+        ctx: EntityCtx<'_, S::Entity>,
+        producer: Option<(i64, i16)>,
+    ) -> Persisted<S> {
         let Ctx {
             now,
             records,
@@ -415,9 +440,19 @@ impl<S: Shard> Runtime<S> {
         if records.is_empty() {
             return Persisted::Nothing;
         }
-        match self.append(&target.hosted, &records, now) {
+        match self.append(&target.hosted, &records, now, producer) {
             Ok((base, end)) => {
-                entity.appended(&records, base);
+                let producer_id = producer.map_or(-1, |(id, _)| id);
+                if producer_id >= 0 {
+                    for r in &records {
+                        target
+                            .hosted
+                            .shard
+                            .entities()
+                            .note_transaction(producer_id, r.entity_key());
+                    }
+                }
+                entity.appended(&records, base, producer_id);
                 Persisted::Appended {
                     target: target.clone(),
                     end,
@@ -431,8 +466,8 @@ impl<S: Shard> Runtime<S> {
                 // The follow-ups of a failure write nothing that must be durable; whatever
                 // they produced goes in if the log takes it.
                 if !retry.records.is_empty() {
-                    if let Ok((base, _)) = self.append(&target.hosted, &retry.records, now) {
-                        entity.appended(&retry.records, base);
+                    if let Ok((base, _)) = self.append(&target.hosted, &retry.records, now, None) {
+                        entity.appended(&retry.records, base, -1);
                     }
                 }
                 Persisted::Failed(error)
@@ -445,13 +480,40 @@ impl<S: Shard> Runtime<S> {
         hosted: &Hosted<S>,
         records: &[<S::Entity as Entity>::Record],
         now: i64,
+        producer: Option<(i64, i16)>,
     ) -> Result<(i64, i64), CoordinatorError> {
-        let batch = encode_batch(records, now, None).map_err(CoordinatorError::Storage)?;
+        let batch = encode_batch(records, now, producer).map_err(CoordinatorError::Storage)?;
         let appended = hosted.writer.append(&batch)?;
         if appended.rolled {
             hosted.snapshot_due.store(true, Ordering::Release);
         }
         Ok((appended.base_offset, appended.end_offset))
+    }
+
+    /// Writes a transaction marker into partition `index` (Kafka's
+    /// `scheduleTransactionCompletion`): the producer's pending records in every entity are
+    /// committed or dropped at once, and the returned future resolves once the marker is
+    /// committed.
+    pub fn write_marker(
+        &self,
+        index: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        result: TxnResult,
+    ) -> Result<Committed, CoordinatorError> {
+        let hosted = self.hosted(index)?;
+        let appended =
+            hosted
+                .writer
+                .append_marker(producer_id, producer_epoch, coordinator_epoch, result)?;
+        if appended.rolled {
+            hosted.snapshot_due.store(true, Ordering::Release);
+        }
+        hosted
+            .shard
+            .replay_end_txn_marker(producer_id, producer_epoch, result);
+        Ok(hosted.writer.committed(appended.end_offset))
     }
 
     /// After `end` is committed: the entity makes its pending state visible and runs the

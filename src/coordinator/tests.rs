@@ -111,7 +111,7 @@ impl Entity for Register {
 
     fn loaded(&mut self, _ctx: &mut EntityCtx<'_, Self>) {}
 
-    fn appended(&mut self, records: &[Put], base_offset: i64) {
+    fn appended(&mut self, records: &[Put], base_offset: i64, _producer_id: i64) {
         for (i, r) in records.iter().enumerate() {
             self.pending.push((base_offset + i as i64, r.value.clone()));
         }

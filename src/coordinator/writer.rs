@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::CoordinatorError;
-use crate::partition::{AppendOrigin, FetchParams, Isolation, Partition};
+use super::{CoordinatorError, TxnResult};
+use crate::partition::{AppendOrigin, FetchParams, Isolation, Partition, TxnMarker};
 
 /// Where an append went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +30,14 @@ pub type Committed = Pin<Box<dyn Future<Output = Result<(), CoordinatorError>> +
 pub trait PartitionWriter: Send + Sync + std::fmt::Debug + 'static {
     /// Appends one batch of records as the leader (page cache; offsets assigned by the log).
     fn append(&self, batch: &[u8]) -> Result<Appended, CoordinatorError>;
+    /// Appends a transaction marker (a control batch) as the leader.
+    fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        result: TxnResult,
+    ) -> Result<Appended, CoordinatorError>;
     /// Resolves once everything below `end` is committed.
     fn committed(&self, end: i64) -> Committed;
     /// Blocks until everything appended so far is committed (snapshots, the periodic flush).
@@ -71,6 +79,29 @@ impl PartitionWriter for LocalWriter {
         let info = self
             .partition
             .append_as_leader(batch, AppendOrigin::Coordinator)
+            .map_err(storage)?;
+        Ok(Appended {
+            base_offset: info.base_offset,
+            end_offset: info.last_offset + 1,
+            rolled: info.rolled,
+        })
+    }
+
+    fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        result: TxnResult,
+    ) -> Result<Appended, CoordinatorError> {
+        let info = self
+            .partition
+            .write_txn_marker(TxnMarker {
+                producer_id,
+                producer_epoch,
+                coordinator_epoch,
+                result,
+            })
             .map_err(storage)?;
         Ok(Appended {
             base_offset: info.base_offset,

@@ -29,7 +29,7 @@ use super::shard::{GroupEntry, GroupShard};
 use super::{GroupConfig, GroupError, GroupState};
 use crate::config::Config;
 use crate::coordinator::runtime::{Persisted, RuntimeConfig};
-use crate::coordinator::{CoordinatorError, Runtime, Waiter};
+use crate::coordinator::{CoordinatorError, Runtime, TxnResult, Waiter};
 use crate::partition::PartitionContext;
 use crate::tasks::Tasks;
 use crate::topics::TopicConfig;
@@ -91,6 +91,9 @@ pub struct FetchedOffset {
     pub leader_epoch: i32,
     /// The metadata, "" for none.
     pub metadata: String,
+    /// An open transaction holds an offset for the partition (OffsetFetch `require_stable`
+    /// answers UNSTABLE_OFFSET_COMMIT).
+    pub unstable: bool,
 }
 
 impl FetchedOffset {
@@ -101,6 +104,7 @@ impl FetchedOffset {
             offset: -1,
             leader_epoch: -1,
             metadata: String::new(),
+            unstable: false,
         }
     }
 
@@ -110,6 +114,7 @@ impl FetchedOffset {
             offset: o.offset,
             leader_epoch: o.leader_epoch,
             metadata: o.metadata.clone(),
+            unstable: false,
         }
     }
 }
@@ -337,6 +342,59 @@ impl GroupCoordinator {
         }
     }
 
+    /// TxnOffsetCommit: the offsets are written as a transactional batch of the producer and
+    /// stay invisible until its transaction's commit marker (dropped by an abort). A group
+    /// that does not exist is created to hold them (a producer need not use group management);
+    /// a member id or generation, when given, is checked as OffsetCommit checks it.
+    pub fn txn_commit_offsets(
+        &self,
+        group_id: &str,
+        producer: (i64, i16),
+        author: &CommitAuthor,
+        partitions: &[CommitPartition],
+    ) -> Waiter<Result<Vec<Option<GroupError>>, GroupError>> {
+        let rt = &self.0.runtime;
+        let result = rt.with_entity(group_id, true, |target, entry, _| {
+            let mut ctx = self.ctx();
+            let results = match entry.txn_commit_offsets(author, partitions, &mut ctx) {
+                Ok(r) => r,
+                Err(e) => return Waiter::Ready(Err(e)),
+            };
+            let persisted = rt.persist_transactional(target, entry, ctx, producer);
+            rt.reply_when_committed(vec![persisted], Ok(results), |e| Err(e.into()))
+        });
+        match result {
+            Ok(Some(waiter)) => waiter,
+            Ok(None) => Waiter::Ready(Err(GroupError::CoordinatorNotAvailable)),
+            Err(e) => Waiter::Ready(Err(e.into())),
+        }
+    }
+
+    /// Writes a transaction marker into `__consumer_offsets-<index>`: the producer's
+    /// transactional offsets there become committed (or are dropped); resolves once the
+    /// marker is committed.
+    pub fn complete_transaction(
+        &self,
+        index: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        coordinator_epoch: i32,
+        result: TxnResult,
+    ) -> Result<crate::coordinator::writer::Committed, CoordinatorError> {
+        self.0.runtime.write_marker(
+            index,
+            producer_id,
+            producer_epoch,
+            coordinator_epoch,
+            result,
+        )
+    }
+
+    /// The number of partitions of the group log.
+    pub fn partition_count(&self) -> i32 {
+        self.0.runtime.partition_count()
+    }
+
     /// OffsetFetch of the given partitions (unknown ones answer offset -1, no error).
     pub fn fetch_offsets(
         &self,
@@ -350,9 +408,15 @@ impl GroupCoordinator {
                     let offsets = partitions
                         .iter()
                         .map(|&p| {
-                            entry
-                                .and_then(|e| e.offsets.offset(topic, p))
-                                .map_or_else(|| FetchedOffset::none(p), |o| FetchedOffset::of(p, o))
+                            let mut fetched =
+                                entry.and_then(|e| e.offsets.offset(topic, p)).map_or_else(
+                                    || FetchedOffset::none(p),
+                                    |o| FetchedOffset::of(p, o),
+                                );
+                            fetched.unstable = entry.is_some_and(|e| {
+                                e.offsets.has_pending_transactional_offset(topic, p)
+                            });
+                            fetched
                         })
                         .collect();
                     (topic.clone(), offsets)

@@ -85,6 +85,8 @@ pub struct PendingCommit {
     pub partition: i32,
     /// The offset it commits.
     pub offset: CommittedOffset,
+    /// The producer of a transactional commit (TxnOffsetCommit), -1 otherwise.
+    pub producer_id: i64,
 }
 
 /// One partition of an OffsetCommit.
@@ -180,7 +182,7 @@ impl OffsetStore {
     /// Tracks the offset records of one operation, appended at consecutive offsets from
     /// `base_offset` (other records count for the offsets only): commits wait in `pending`,
     /// deletions apply at once (their answer is sent only once they are committed).
-    pub fn appended(&mut self, records: &[GroupRecord], base_offset: i64) {
+    pub fn appended(&mut self, records: &[GroupRecord], base_offset: i64, producer_id: i64) {
         for (i, record) in records.iter().enumerate() {
             let record_offset = base_offset + i as i64;
             match record {
@@ -194,6 +196,7 @@ impl OffsetStore {
                     topic: topic.clone(),
                     partition: *partition,
                     offset: CommittedOffset::from_value(value, record_offset),
+                    producer_id,
                 }),
                 GroupRecord::Offset {
                     topic,
@@ -210,7 +213,15 @@ impl OffsetStore {
     pub fn committed(&mut self, end: i64) {
         while self.pending.front().is_some_and(|c| c.record_offset < end) {
             if let Some(c) = self.pending.pop_front() {
-                self.committed.insert((c.topic, c.partition), c.offset);
+                if c.producer_id >= 0 {
+                    // Durable, but invisible until the producer's commit marker.
+                    self.transactional
+                        .entry(c.producer_id)
+                        .or_default()
+                        .insert((c.topic, c.partition), c.offset);
+                } else {
+                    self.committed.insert((c.topic, c.partition), c.offset);
+                }
             }
         }
     }
@@ -245,6 +256,18 @@ impl OffsetStore {
                 self.committed.extend(offsets);
             }
         }
+        // A commit still on its way to disk belongs to the transaction that just ended.
+        if commit {
+            for c in self
+                .pending
+                .iter_mut()
+                .filter(|c| c.producer_id == producer_id)
+            {
+                c.producer_id = -1;
+            }
+        } else {
+            self.pending.retain(|c| c.producer_id != producer_id);
+        }
     }
 
     /// The committed offset of a partition.
@@ -270,6 +293,10 @@ impl OffsetStore {
     pub fn has_pending_transactional_offset(&self, topic: &str, partition: i32) -> bool {
         let key = (topic.to_string(), partition);
         self.transactional.values().any(|o| o.contains_key(&key))
+            || self
+                .pending
+                .iter()
+                .any(|c| c.producer_id >= 0 && c.topic == topic && c.partition == partition)
     }
 
     /// Whether any commit is waiting to be committed.
@@ -347,7 +374,7 @@ impl OffsetStore {
             .iter()
             .map(|((t, p), o)| ((t.as_str(), *p), o))
             .collect();
-        for c in &self.pending {
+        for c in self.pending.iter().filter(|c| c.producer_id < 0) {
             latest.insert((c.topic.as_str(), c.partition), &c.offset);
         }
         let record = |topic: &str, partition: i32, o: &CommittedOffset| GroupRecord::Offset {
@@ -373,6 +400,14 @@ impl OffsetStore {
                     record: record(topic, *partition, o),
                 });
             }
+        }
+        for c in self.pending.iter().filter(|c| c.producer_id >= 0) {
+            out.push(SnapshotRecord {
+                offset: c.offset.record_offset,
+                producer_id: c.producer_id,
+                producer_epoch: -1,
+                record: record(&c.topic, c.partition, &c.offset),
+            });
         }
     }
 }

@@ -55,6 +55,22 @@ impl GroupEntry {
         Ok(self.offsets.commit(&id, author, partitions, ctx))
     }
 
+    /// TxnOffsetCommit's checks and records: a member id or generation, when given, must
+    /// match as for OffsetCommit; without them (a producer outside group management) any
+    /// group takes the offsets.
+    pub fn txn_commit_offsets(
+        &mut self,
+        author: &CommitAuthor,
+        partitions: &[CommitPartition],
+        ctx: &mut Ctx,
+    ) -> Result<Vec<Option<GroupError>>, GroupError> {
+        if !author.member_id.is_empty() || author.generation_id >= 0 {
+            self.group.validate_offset_commit(author)?;
+        }
+        let id = self.group.group_id().to_string();
+        Ok(self.offsets.commit(&id, author, partitions, ctx))
+    }
+
     /// OffsetDelete of some partitions: per topic, GROUP_SUBSCRIBED_TO_TOPIC when the group
     /// consumes it, else tombstones for the partitions that have an offset.
     pub fn delete_offsets(
@@ -186,11 +202,11 @@ impl Entity for GroupEntry {
         }
     }
 
-    fn appended(&mut self, records: &[GroupRecord], base_offset: i64) {
+    fn appended(&mut self, records: &[GroupRecord], base_offset: i64, producer_id: i64) {
         if let Some(g) = self.classic_mut() {
             g.records_appended(records, base_offset);
         }
-        self.offsets.appended(records, base_offset);
+        self.offsets.appended(records, base_offset, producer_id);
     }
 
     fn committed(&mut self, end: i64) {

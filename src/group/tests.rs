@@ -102,7 +102,7 @@ impl H {
 
     fn append(&mut self, records: Vec<GroupRecord>) {
         if !records.is_empty() {
-            self.e.appended(&records, self.log.len() as i64);
+            self.e.appended(&records, self.log.len() as i64, -1);
             self.log.extend(records);
         }
     }
@@ -947,7 +947,7 @@ fn commit_is_visible_only_once_durable() {
     h.e.commit_offsets(&author("", -1), &[part("t", 0, 1, None)], &mut ctx)
         .unwrap();
     let records = ctx.records;
-    h.e.appended(&records, 10);
+    h.e.appended(&records, 10, -1);
     assert!(h.e.offsets.offset("t", 0).is_none());
     h.e.committed(10);
     assert!(
@@ -1304,13 +1304,15 @@ mod coordinator {
                     partition: 0,
                     offset: 43,
                     leader_epoch: 7,
-                    metadata: "m".into()
+                    metadata: "m".into(),
+                    unstable: false,
                 },
                 FetchedOffset {
                     partition: 1,
                     offset: -1,
                     leader_epoch: -1,
-                    metadata: String::new()
+                    metadata: String::new(),
+                    unstable: false,
                 }
             ]
         );
