@@ -19,10 +19,11 @@ use crate::group::{GroupCoordinator, GROUP_TOPIC};
 use crate::handlers::context::{Authorizer, Listener};
 use crate::log::write_atomically;
 use crate::metrics::RequestMetrics;
-use crate::partition::PartitionContext;
+use crate::partition::{PartitionContext, TxnMarker};
 use crate::tasks::Tasks;
 use crate::topics::{TopicError, TopicRegistry};
-use crate::txn::ProducerIdManager;
+use crate::txn::markers::{Marker, MarkersDurable};
+use crate::txn::{MarkerError, MarkerWriter, ProducerIdManager, TxnCoordinator, TXN_TOPIC};
 
 /// The on-disk format this build writes: 2 splits the group log into `__consumer_offsets-N`
 /// partitions. A directory of format 1 (one group log) is upgraded in place on start, then
@@ -54,6 +55,9 @@ pub enum StartupError {
     /// Topic metadata or a partition log could not be loaded.
     #[error("loading topics: {0}")]
     Topics(#[from] TopicError),
+    /// The transaction log could not be opened or replayed.
+    #[error("loading transactions: {0}")]
+    Transactions(CoordinatorError),
     /// The group log could not be opened, upgraded or replayed.
     #[error("loading consumer groups: {0}")]
     Groups(#[from] CoordinatorError),
@@ -72,9 +76,11 @@ pub struct BrokerState {
     /// Topics and partitions.
     pub topics: TopicRegistry,
     /// Producer id allocation.
-    pub producer_ids: ProducerIdManager,
+    pub producer_ids: Arc<ProducerIdManager>,
     /// The group coordinator (this node coordinates every group).
     pub groups: GroupCoordinator,
+    /// The transaction coordinator (this node coordinates every transactional id).
+    pub txn: TxnCoordinator,
     /// Decides every ACL check (`handlers::context`).
     pub authorizer: Arc<dyn Authorizer>,
     /// Request latency per API.
@@ -125,19 +131,32 @@ impl Broker {
             producer_expiration_ms: config.producer_id_expiration_ms,
         };
         let topics = TopicRegistry::open(&dir, &config, partition_ctx.clone())?;
-        let producer_ids = ProducerIdManager::open(&dir).map_err(|source| StartupError::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
+        let producer_ids =
+            Arc::new(
+                ProducerIdManager::open(&dir).map_err(|source| StartupError::Io {
+                    path: dir.display().to_string(),
+                    source,
+                })?,
+            );
         // The group log's partition count is fixed when first created, as Kafka's is.
         let group_log = topics.internal_topic(GROUP_TOPIC, config.group.num_partitions)?;
         let groups = GroupCoordinator::open(
             &dir,
             config.group.clone(),
             group_log.partitions,
-            partition_ctx,
+            partition_ctx.clone(),
             tasks.clone(),
         )?;
+        let txn_log = topics.internal_topic(TXN_TOPIC, config.txn.num_partitions)?;
+        let txn = TxnCoordinator::open(
+            &dir,
+            config.txn.clone(),
+            txn_log.partitions,
+            partition_ctx,
+            tasks.clone(),
+            producer_ids.clone(),
+        )
+        .map_err(StartupError::Transactions)?;
         if format != DATA_FORMAT_VERSION {
             // Every upgrade step above is done and durable.
             write_identity(&dir, &cluster_id, config.node_id).map_err(io)?;
@@ -154,6 +173,7 @@ impl Broker {
             topics,
             producer_ids,
             groups,
+            txn,
             authorizer,
             metrics: RequestMetrics::default(),
             tasks,
@@ -170,6 +190,88 @@ impl Broker {
     /// Now, by the broker's clock.
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// Where the transaction coordinator writes its markers: this broker's partitions.
+    pub fn markers(&self) -> Arc<dyn MarkerWriter> {
+        Arc::new(self.clone())
+    }
+}
+
+impl MarkerWriter for Broker {
+    fn write_markers(
+        &self,
+        partitions: &std::collections::BTreeSet<(String, i32)>,
+        marker: Marker,
+    ) -> MarkersDurable {
+        let failed = |topic: &str, partition: i32, reason: String| MarkerError::Failed {
+            topic: topic.to_string(),
+            partition,
+            reason,
+        };
+        let mut waits: Vec<MarkersDurable> = Vec::with_capacity(partitions.len());
+        for (topic, index) in partitions {
+            if topic == GROUP_TOPIC {
+                let committed = match self.groups.complete_transaction(
+                    *index,
+                    marker.producer_id,
+                    marker.producer_epoch,
+                    marker.coordinator_epoch,
+                    marker.result,
+                ) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        let error = failed(topic, *index, e.to_string());
+                        return Box::pin(async move { Err(error) });
+                    }
+                };
+                let (topic, index) = (topic.clone(), *index);
+                waits.push(Box::pin(async move {
+                    committed
+                        .await
+                        .map_err(|e| failed(&topic, index, e.to_string()))
+                }));
+                continue;
+            }
+            // A deleted topic's markers are dropped, as Kafka drops them.
+            let Some(partition) = self.topics.get(topic).and_then(|t| t.partition(*index)) else {
+                continue;
+            };
+            let written = partition.write_txn_marker(TxnMarker {
+                producer_id: marker.producer_id,
+                producer_epoch: marker.producer_epoch,
+                coordinator_epoch: marker.coordinator_epoch,
+                result: marker.result,
+            });
+            match written {
+                Ok(info) => {
+                    let (topic, index) = (topic.clone(), *index);
+                    let end = info.last_offset + 1;
+                    waits.push(Box::pin(async move {
+                        match tokio::task::spawn_blocking(move || partition.wait_durable(end)).await
+                        {
+                            Ok(Ok(())) => Ok(()),
+                            Ok(Err(e)) => Err(failed(&topic, index, e.to_string())),
+                            Err(e) => Err(failed(&topic, index, e.to_string())),
+                        }
+                    }));
+                }
+                Err(e) if e.is_fenced_marker() => {
+                    // A newer epoch of the producer already wrote here: this marker is stale.
+                    tracing::warn!(topic = %topic, partition = index, error = %e, "transaction marker refused as stale; skipped");
+                }
+                Err(e) => {
+                    let error = failed(topic, *index, e.to_string());
+                    return Box::pin(async move { Err(error) });
+                }
+            }
+        }
+        Box::pin(async move {
+            for w in waits {
+                w.await?;
+            }
+            Ok(())
+        })
     }
 }
 

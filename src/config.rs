@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use crate::group::GroupConfig;
 use crate::topics::config as topic_config;
+use crate::txn::TxnConfig;
 
 /// A configuration that cannot be used, with the key and the reason.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +78,20 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("offset.metadata.max.bytes", "4096"),
     ("offsets.topic.segment.bytes", "104857600"),
     ("offsets.topic.num.partitions", "50"),
+    ("transaction.max.timeout.ms", "900000"),
+    ("transactional.id.expiration.ms", "604800000"),
+    (
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        "10000",
+    ),
+    (
+        "transaction.remove.expired.transaction.cleanup.interval.ms",
+        "3600000",
+    ),
+    ("transaction.state.log.num.partitions", "50"),
+    ("transaction.state.log.segment.bytes", "104857600"),
+    ("transaction.partition.verification.enable", "true"),
+    ("transaction.version", "2"),
 ];
 
 /// How a listener's connections are secured (Kafka's `SecurityProtocol`).
@@ -145,6 +160,8 @@ pub struct Config {
     pub producer_id_expiration_check_interval_ms: u64,
     /// The group coordinator's settings (`group.*`, `offsets.*`, `offset.metadata.max.bytes`).
     pub group: GroupConfig,
+    /// The transaction coordinator's settings (`transaction.*`, `transactional.id.*`).
+    pub txn: TxnConfig,
     /// Every setting as resolved, by Kafka name; the source of topic-config defaults.
     pub raw: BTreeMap<String, String>,
     /// Settings that came from a file, the environment or the command line rather than defaults.
@@ -219,6 +236,7 @@ impl Config {
                 i32::MAX as i64,
             )? as u64,
             group: group_config(&raw)?,
+            txn: txn_config(&raw)?,
             raw,
             explicit,
         };
@@ -278,6 +296,43 @@ fn group_config(raw: &BTreeMap<String, String>) -> Result<GroupConfig, ConfigErr
         segment_bytes: parse_num(raw, "offsets.topic.segment.bytes", 14, int)? as u64,
         num_partitions: parse_num(raw, "offsets.topic.num.partitions", 1, int)? as i32,
         ..GroupConfig::default()
+    })
+}
+
+/// The transaction coordinator settings, with Kafka's bounds (`TransactionStateManagerConfig`,
+/// `TransactionLogConfig`); `transaction.version` is the finalized level of the feature.
+fn txn_config(raw: &BTreeMap<String, String>) -> Result<TxnConfig, ConfigError> {
+    let int = i32::MAX as i64;
+    let verification = match raw["transaction.partition.verification.enable"].as_str() {
+        "true" => true,
+        "false" => false,
+        other => {
+            return Err(invalid(
+                "transaction.partition.verification.enable",
+                other,
+                "must be true or false",
+            ))
+        }
+    };
+    Ok(TxnConfig {
+        max_timeout_ms: parse_num(raw, "transaction.max.timeout.ms", 1, int)?,
+        id_expiration_ms: parse_num(raw, "transactional.id.expiration.ms", 1, int)?,
+        abort_interval_ms: parse_num(
+            raw,
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+            1,
+            int,
+        )?,
+        remove_interval_ms: parse_num(
+            raw,
+            "transaction.remove.expired.transaction.cleanup.interval.ms",
+            1,
+            int,
+        )?,
+        num_partitions: parse_num(raw, "transaction.state.log.num.partitions", 1, int)? as i32,
+        segment_bytes: parse_num(raw, "transaction.state.log.segment.bytes", 14, int)? as u64,
+        transaction_version: parse_num(raw, "transaction.version", 0, 2)? as i16,
+        verification,
     })
 }
 

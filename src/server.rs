@@ -165,6 +165,9 @@ fn start_background(broker: &Broker) {
             if let Err(e) = b.groups.flush() {
                 tracing::error!(error = %e, "periodic flush of the group log failed");
             }
+            if let Err(e) = b.txn.flush() {
+                tracing::error!(error = %e, "periodic flush of the transaction log failed");
+            }
         },
     );
     // Segments of `delete`-policy topics past `retention.ms` or beyond `retention.bytes`, every
@@ -213,6 +216,17 @@ fn start_background(broker: &Broker) {
             tracing::error!(error = %e, "group snapshot failed");
         }
     });
+    // The transaction coordinator's timers: the abort of transactions past their timeout and
+    // the completion of Prepare states left by a restart (rate-limited inside to
+    // `transaction.abort.timed.out.transaction.cleanup.interval.ms`), the expiry of idle
+    // transactional ids; and its snapshot after a roll.
+    let b = broker.clone();
+    tasks.every_period_blocking(GROUP_TICK, "transaction timers", move || {
+        b.txn.tick(b.now_ms(), b.markers());
+        if let Err(e) = b.txn.write_due_snapshots() {
+            tracing::error!(error = %e, "transaction snapshot failed");
+        }
+    });
 }
 
 async fn accept_loop(
@@ -258,6 +272,7 @@ async fn accept_loop(
     // Parked JoinGroup/SyncGroup requests would otherwise hold their connections open for
     // up to a rebalance timeout: answer them NOT_COORDINATOR, as Kafka does on unload.
     broker.groups.unload();
+    broker.txn.unload();
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
         while connections.join_next().await.is_some() {}
     })
@@ -283,6 +298,9 @@ async fn accept_loop(
     let closed = tokio::task::spawn_blocking(move || {
         if let Err(e) = closing.groups.close() {
             tracing::error!(error = %e, "closing the group log failed");
+        }
+        if let Err(e) = closing.txn.close() {
+            tracing::error!(error = %e, "closing the transaction log failed");
         }
         closing.topics.close()
     })

@@ -77,3 +77,17 @@ impl From<BatchError> for PartitionError {
         PartitionError::Batch(e)
     }
 }
+
+impl PartitionError {
+    /// Whether a transaction marker was refused as stale: a newer producer epoch or coordinator
+    /// epoch already wrote here, so the marker has nothing left to end.
+    pub fn is_fenced_marker(&self) -> bool {
+        matches!(
+            self,
+            PartitionError::Producer(
+                ProducerError::InvalidProducerEpoch { .. }
+                    | ProducerError::CoordinatorFenced { .. }
+            )
+        )
+    }
+}
