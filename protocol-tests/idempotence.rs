@@ -88,8 +88,10 @@ async fn init_producer_id_at_every_version_gives_fresh_ids() {
     };
     assert_eq!(r.error_code, 0);
     ids.push(r.producer_id.0);
-    // Transactions are not served yet: COORDINATOR_NOT_AVAILABLE, never a made-up id.
-    assert_eq!(init_producer_id(&mut c, 4, Some("tx")).await.0, 15);
+    // A transactional id gets its own producer id from the transaction coordinator.
+    let (err, tx_pid, tx_epoch) = init_producer_id(&mut c, 4, Some("tx")).await;
+    assert_eq!((err, tx_epoch), (0, 0));
+    ids.push(tx_pid);
     // An empty transactional id is not "no transactional id": INVALID_REQUEST, as in Kafka.
     assert_eq!(init_producer_id(&mut c, 4, Some("")).await.0, 42);
     broker.restart(&[]).await;

@@ -18,3 +18,4 @@ mod listeners;
 mod malformed;
 mod offsets;
 mod produce_fetch;
+mod transactions;

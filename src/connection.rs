@@ -120,7 +120,10 @@ pub async fn serve<T: Transport>(
                     listener: &listener,
                     session: &session,
                 };
-                let reply = handlers::dispatch(&ctx, request.body);
+                let reply = match handlers::dispatch(&ctx, request.body) {
+                    Reply::Serial(work) => work.await,
+                    reply => reply,
+                };
                 Outgoing {
                     api_key: request.api_key,
                     version,
@@ -178,6 +181,12 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 continue;
             }
             Reply::Close => break,
+            // Resolved by the reader before it queued the reply; answered the same way.
+            Reply::Serial(work) => match work.await {
+                Reply::Now(body) => *body,
+                Reply::Later(fut) => fut.await,
+                _ => break,
+            },
         };
         let frame = match encode_response(out.api_key, out.version, out.correlation_id, &body) {
             Ok(frame) => frame,

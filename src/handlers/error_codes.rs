@@ -8,6 +8,7 @@ use crate::group::GroupError;
 use crate::log::{BatchError, LogError};
 use crate::partition::{PartitionError, ProducerError};
 use crate::topics::TopicError;
+use crate::txn::TxnError;
 
 /// The Kafka error for an ACL check that refused the request's principal.
 pub fn denied(resource_type: ResourceType) -> ResponseError {
@@ -117,4 +118,55 @@ pub fn group_error(e: &GroupError) -> ResponseError {
 /// The error code of an optional group error (0 for success).
 pub fn group_code(e: Option<&GroupError>) -> i16 {
     e.map_or(0, |e| group_error(e).code())
+}
+
+/// The Kafka error for a refused transactional request. `producer_fenced` says whether the
+/// request version knows PRODUCER_FENCED; older versions get INVALID_PRODUCER_EPOCH, as Kafka
+/// answers them.
+pub fn txn_error(e: &TxnError, producer_fenced: bool) -> ResponseError {
+    match e {
+        TxnError::InvalidRequest(_) => ResponseError::InvalidRequest,
+        TxnError::InvalidTransactionTimeout { .. } => ResponseError::InvalidTransactionTimeout,
+        TxnError::ConcurrentTransactions => ResponseError::ConcurrentTransactions,
+        TxnError::ProducerFenced if producer_fenced => ResponseError::ProducerFenced,
+        TxnError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+        TxnError::InvalidProducerIdMapping => ResponseError::InvalidProducerIdMapping,
+        TxnError::InvalidTxnState(_) => ResponseError::InvalidTxnState,
+        TxnError::NotInTransaction(_) => ResponseError::TransactionAbortable,
+        TxnError::TransactionalIdNotFound => ResponseError::TransactionalIdNotFound,
+        // Kafka's transaction coordinator answers NOT_COORDINATOR when its log write fails
+        // or it is unloading, so clients find the coordinator again and retry.
+        TxnError::Coordinator(_) => ResponseError::NotCoordinator,
+        TxnError::ProducerIdAllocation(_) => ResponseError::CoordinatorNotAvailable,
+    }
+}
+
+/// The Kafka error a transactional Produce gets when its partition could not be verified or
+/// added (`AddPartitionsToTxnManager`, by Produce version): not in the transaction is
+/// INVALID_TXN_STATE up to v10 and TRANSACTION_ABORTABLE from v11; a stale epoch is always
+/// INVALID_PRODUCER_EPOCH; an unreachable or busy coordinator NOT_ENOUGH_REPLICAS (v12+ passes
+/// CONCURRENT_TRANSACTIONS through).
+pub fn produce_verification_error(e: &TxnError, version: i16) -> ResponseError {
+    match e {
+        TxnError::NotInTransaction(_) if version <= 10 => ResponseError::InvalidTxnState,
+        TxnError::NotInTransaction(_) => ResponseError::TransactionAbortable,
+        TxnError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+        TxnError::InvalidProducerIdMapping => ResponseError::InvalidProducerIdMapping,
+        TxnError::ConcurrentTransactions if version >= 12 => ResponseError::ConcurrentTransactions,
+        TxnError::InvalidTxnState(_) | TxnError::InvalidRequest(_) => {
+            ResponseError::InvalidTxnState
+        }
+        _ => ResponseError::NotEnoughReplicas,
+    }
+}
+
+/// The Kafka error of a TxnOffsetCommit whose offsets partition is not in the transaction
+/// (INVALID_TXN_STATE up to v3, TRANSACTION_ABORTABLE at v4); other errors as the coordinator
+/// answers them, PRODUCER_FENCED as INVALID_PRODUCER_EPOCH.
+pub fn txn_offset_commit_verification_error(e: &TxnError, version: i16) -> ResponseError {
+    match e {
+        TxnError::NotInTransaction(_) if version <= 3 => ResponseError::InvalidTxnState,
+        TxnError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+        other => txn_error(other, true),
+    }
 }

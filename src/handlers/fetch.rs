@@ -13,8 +13,12 @@ use bytes::Bytes;
 use futures_util::future::select_all;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::FetchTopic;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ResponseKind, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{
+    BrokerId, FetchRequest, FetchResponse, ProducerId, ResponseKind, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 
 use super::context::{AclOperation, RequestContext, Resource, ResourceType};
@@ -181,6 +185,20 @@ fn read_all(broker: &Broker, req: &FetchRequest, version: i16, authorized: &[boo
                     pd.high_watermark = read.high_watermark;
                     pd.last_stable_offset = read.last_stable_offset;
                     pd.log_start_offset = read.log_start_offset;
+                    if let Some(aborted) = read.aborted_transactions {
+                        // The client drops these producers' records from each first offset
+                        // up to their ABORT marker.
+                        pd.aborted_transactions = Some(
+                            aborted
+                                .into_iter()
+                                .map(|a| {
+                                    AbortedTransaction::default()
+                                        .with_producer_id(ProducerId(a.producer_id))
+                                        .with_first_offset(a.first_offset)
+                                })
+                                .collect(),
+                        );
+                    }
                     pd.records = Some(read.records);
                 }
                 Err(e) => {

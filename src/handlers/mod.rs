@@ -30,6 +30,7 @@ pub mod produce;
 pub mod producers;
 pub mod registry;
 pub mod topics;
+pub mod txn;
 
 pub use context::RequestContext;
 pub use registry::dispatch;
@@ -46,6 +47,10 @@ pub enum Reply {
     Now(Box<ResponseKind>),
     /// Send this response once the future completes (in request order).
     Later(Deferred),
+    /// Finish this work before the connection reads its next request (Kafka's muted channel),
+    /// then reply as it says: for work whose effects must precede the next request's (a
+    /// transactional produce that first joins its transaction).
+    Serial(Pin<Box<dyn Future<Output = Reply> + Send>>),
     /// Send nothing (Produce with acks=0).
     Nothing,
     /// Close the connection (Produce with acks=0 that failed, as Kafka does).
@@ -56,6 +61,21 @@ impl Reply {
     /// An immediate reply (boxed: responses are large and most replies are immediate).
     pub fn now(body: ResponseKind) -> Reply {
         Reply::Now(Box::new(body))
+    }
+
+    /// The answer of a coordinator: now when ready, else once it arrives (`gone` when the
+    /// coordinator dropped the request, at shutdown).
+    pub fn waiting<T: Send + 'static>(
+        waiter: crate::coordinator::Waiter<T>,
+        gone: T,
+        respond: impl FnOnce(T) -> ResponseKind + Send + 'static,
+    ) -> Reply {
+        match waiter {
+            crate::coordinator::Waiter::Ready(t) => Reply::now(respond(t)),
+            crate::coordinator::Waiter::Wait(rx) => {
+                Reply::Later(Box::pin(async move { respond(rx.await.unwrap_or(gone)) }))
+            }
+        }
     }
 
     /// A reply computed by blocking work (file I/O) on the blocking pool. The work starts now,

@@ -149,6 +149,17 @@ pub fn offset_fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> Offset
     let (broker, version) = (ctx.broker, ctx.version);
     let may_describe = |topic: &str| ctx.authorize(AclOperation::Describe, Resource::Topic(topic));
     let denied_topic = error_codes::denied(ResourceType::Topic).code();
+    // v7+ `require_stable`: an offset an open transaction may still change is not answered;
+    // the client retries until the transaction ends (UNSTABLE_OFFSET_COMMIT).
+    let require_stable = version >= 7 && req.require_stable;
+    let stable = |o: FetchedOffset| {
+        if require_stable && o.unstable {
+            let code = ResponseError::UnstableOffsetCommit.code();
+            (FetchedOffset::none(o.partition), code)
+        } else {
+            (o, 0)
+        }
+    };
     // (topic, offsets, error code per partition) of one group.
     let fetch = |group: &str,
                  topics: Option<Vec<(String, Vec<i32>)>>|
@@ -161,7 +172,7 @@ pub fn offset_fetch(ctx: &RequestContext<'_>, req: OffsetFetchRequest) -> Offset
                     .groups
                     .fetch_offsets(group, &allowed)
                     .into_iter()
-                    .map(|(t, offsets)| (t, offsets.into_iter().map(|o| (o, 0)).collect()))
+                    .map(|(t, offsets)| (t, offsets.into_iter().map(stable).collect()))
                     .collect();
                 for (topic, partitions) in refused {
                     let offsets = partitions

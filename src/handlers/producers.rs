@@ -1,4 +1,5 @@
-//! Producers: InitProducerId (API 22) and DescribeProducers (API 61).
+//! Producers: InitProducerId (API 22), idempotent and transactional, and DescribeProducers
+//! (API 61).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_producers_response::{
@@ -30,9 +31,37 @@ pub fn init_producer_id(ctx: &RequestContext<'_>, req: InitProducerIdRequest) ->
                 let code = error_codes::denied(ResourceType::TransactionalId);
                 return now(resp.with_error_code(code.code()));
             }
-            // Transactions need a transaction coordinator, which comes with a later release;
-            // this is what Kafka answers while its transaction state is unavailable.
-            return now(resp.with_error_code(ResponseError::CoordinatorNotAvailable.code()));
+            // KIP-360: the producer names its current id and epoch, both or neither.
+            let (pid, epoch) = (req.producer_id.0, req.producer_epoch);
+            if (pid == -1) != (epoch == -1) {
+                return now(resp.with_error_code(ResponseError::InvalidRequest.code()));
+            }
+            let expected = (pid != -1).then_some((pid, epoch));
+            let fenced_code = ctx.version >= 4;
+            let (broker, id) = (ctx.broker.clone(), id.to_string());
+            let timeout = req.transaction_timeout_ms;
+            return Reply::blocking(
+                move || {
+                    let markers = broker.markers();
+                    let waiter = broker.txn.init_producer_id(&id, timeout, expected, markers);
+                    ResponseKind::InitProducerId(match super::txn::wait_blocking(waiter) {
+                        Ok((pid, epoch)) => resp
+                            .with_producer_id(ProducerId(pid))
+                            .with_producer_epoch(epoch),
+                        Err(e) => {
+                            resp.with_error_code(error_codes::txn_error(&e, fenced_code).code())
+                        }
+                    })
+                },
+                || {
+                    ResponseKind::InitProducerId(
+                        InitProducerIdResponse::default()
+                            .with_producer_id(ProducerId(-1))
+                            .with_producer_epoch(-1)
+                            .with_error_code(ResponseError::UnknownServerError.code()),
+                    )
+                },
+            );
         }
         None => {
             // IDEMPOTENT_WRITE on the cluster, or WRITE on any topic (Kafka's
@@ -99,8 +128,10 @@ pub fn describe_producers(
                                 .with_producer_epoch(p.epoch as i32)
                                 .with_last_sequence(p.last_seq())
                                 .with_last_timestamp(p.last_timestamp)
-                                .with_coordinator_epoch(-1)
-                                .with_current_txn_start_offset(-1)
+                                .with_coordinator_epoch(p.coordinator_epoch)
+                                .with_current_txn_start_offset(
+                                    p.current_txn_first_offset.unwrap_or(-1),
+                                )
                         })
                         .collect();
                     resp.with_active_producers(active)

@@ -14,7 +14,7 @@ use super::context::RequestContext;
 use super::Reply;
 use super::{
     api_versions, configs, delete_records, describe_cluster, fetch, find_coordinator, group_admin,
-    groups, list_offsets, metadata, offsets, produce, producers, topics,
+    groups, list_offsets, metadata, offsets, produce, producers, topics, txn,
 };
 use crate::protocol::ApiRange;
 
@@ -92,6 +92,13 @@ pub static APIS: &[Api] = &[
     api!(DescribeConfigs, DescribeConfigsRequest, now configs::describe_configs),
     api!(InitProducerId, InitProducerIdRequest, reply producers::init_producer_id),
     api!(DescribeProducers, DescribeProducersRequest, now producers::describe_producers),
+    api!(AddPartitionsToTxn, AddPartitionsToTxnRequest, reply txn::add_partitions_to_txn),
+    api!(AddOffsetsToTxn, AddOffsetsToTxnRequest, reply txn::add_offsets_to_txn),
+    api!(EndTxn, EndTxnRequest, reply txn::end_txn),
+    api!(WriteTxnMarkers, WriteTxnMarkersRequest, reply txn::write_txn_markers),
+    api!(TxnOffsetCommit, TxnOffsetCommitRequest, reply txn::txn_offset_commit),
+    api!(DescribeTransactions, DescribeTransactionsRequest, now txn::describe_transactions),
+    api!(ListTransactions, ListTransactionsRequest, now txn::list_transactions),
     api!(DescribeCluster, DescribeClusterRequest, now describe_cluster::handle),
     // The classic group coordinator. ConsumerGroupHeartbeat/ConsumerGroupDescribe (KIP-848)
     // are deliberately absent: Kafka 4 clients then use the classic protocol and the Java
@@ -251,6 +258,11 @@ mod tests {
                     Reply::Now(body) => Some(*body),
                     Reply::Later(fut) => Some(fut.await),
                     // Produce's default is acks=0: no answer is the answer.
+                    Reply::Serial(work) => match work.await {
+                        Reply::Now(body) => Some(*body),
+                        Reply::Later(fut) => Some(fut.await),
+                        _ => None,
+                    },
                     Reply::Nothing => None,
                     Reply::Close => panic!("{:?} v{version} closed the connection", api.key),
                 };
