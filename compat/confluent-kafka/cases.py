@@ -786,8 +786,7 @@ def _(ctx):
                 c.close()
 
 
-# ----------------------------------------------------------------------------- features not there yet
-# Asserted as Kafka behaves; listed in allowlist.txt (XFAIL) with a FINDINGS.md entry until they land.
+# ----------------------------------------------------------------------------- transactions
 
 @case("txn_commit_abort")
 def _(ctx):
@@ -814,6 +813,81 @@ def _(ctx):
     got = consume(ctx, topic, 0, 0, 6, conf={"isolation.level": "read_uncommitted"}, extra_wait=0.5)
     check_eq([g["offset"] for g in got], [0, 1, 2, 4, 5, 7], "read_uncommitted offsets")
     check_eq(watermarks(ctx, topic, 0), (0, 9), "watermarks")
+
+
+@case("txn_send_offsets", timeout=GROUP_TIMEOUT)
+def _(ctx):
+    """Consume-transform-produce: output and the group's input offsets commit together; an
+    aborted round leaves neither output nor offsets, and a read_committed consumer sees each
+    input record transformed exactly once."""
+    src = create_topic(ctx, harness.unique_topic("ctp-in"))
+    dst = create_topic(ctx, harness.unique_topic("ctp-out"))
+    check_offsets(produce(ctx, src, simple_records(30, "in")), 0)
+    group = group_id(ctx, "ctp")
+    c = Consumer({"bootstrap.servers": ctx.bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+                  "enable.auto.commit": False, "isolation.level": "read_committed"})
+    p = Producer({"bootstrap.servers": ctx.bootstrap, "transactional.id": "compat-ck-ctp-" + src,
+                  "linger.ms": 5})
+    try:
+        p.init_transactions(15)
+        c.subscribe([src])
+        done, rounds, deadline = 0, 0, time.time() + 40
+        while done < 30 and time.time() < deadline:
+            msgs = c.consume(10, 1.0)
+            msgs = [m for m in msgs if m.error() is None]
+            if not msgs:
+                continue
+            rounds += 1
+            p.begin_transaction()
+            for m in msgs:
+                p.produce(dst, value=b"out-" + m.value(), key=m.key(), partition=0)
+            offsets = [TopicPartition(src, 0, msgs[-1].offset() + 1)]
+            p.send_offsets_to_transaction(offsets, c.consumer_group_metadata(), 15)
+            if rounds == 2:
+                # Aborted: the output disappears, the offsets stay where they were; rewind.
+                p.abort_transaction(15)
+                c.seek(TopicPartition(src, 0, msgs[0].offset()))
+                continue
+            p.commit_transaction(15)
+            done = msgs[-1].offset() + 1
+        check_eq(done, 30, "input records processed")
+        committed = c.committed([TopicPartition(src, 0)], timeout=15)[0].offset
+        check_eq(committed, 30, "the group's committed offset")
+    finally:
+        c.close()
+    got = consume(ctx, dst, 0, 0, 30, conf={"isolation.level": "read_committed"}, extra_wait=1.0)
+    want = [b"out-" + r["value"] for r in simple_records(30, "in")]
+    check_eq([g["value"] for g in got], want, "read_committed output, each input once, in order")
+
+
+@case("txn_zombie_fenced")
+def _(ctx):
+    """A second producer with the same transactional.id fences the first and aborts its
+    open transaction."""
+    topic = create_topic(ctx, harness.unique_topic("zombie"))
+    conf = {"bootstrap.servers": ctx.bootstrap, "transactional.id": "compat-ck-zombie-" + topic,
+            "linger.ms": 5}
+    zombie = Producer(conf)
+    zombie.init_transactions(15)
+    zombie.begin_transaction()
+    zombie.produce(topic, value=b"zombie-0", key=b"k", partition=0)
+    check_eq(zombie.flush(15), 0, "records left after flush")
+    live = Producer(conf)
+    live.init_transactions(30)
+    live.begin_transaction()
+    live.produce(topic, value=b"live-0", key=b"k", partition=0)
+    live.commit_transaction(15)
+    try:
+        zombie.produce(topic, value=b"zombie-1", key=b"k", partition=0)
+        zombie.commit_transaction(15)
+        raise harness.CaseFailure("the fenced producer committed")
+    except KafkaException as e:
+        err = e.args[0]
+        check(err.fatal() or err.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED,
+                                            KafkaError.INVALID_PRODUCER_EPOCH),
+              "the zombie's commit failed with %s, want a fencing error" % err)
+    got = consume(ctx, topic, 0, 0, 1, conf={"isolation.level": "read_committed"}, extra_wait=0.5)
+    check_eq([(g["offset"], g["value"]) for g in got], [(2, b"live-0")], "read_committed records")
 
 
 @case("admin_describe_configs")

@@ -28,6 +28,14 @@ class FeatureTests(unittest.TestCase):
         self.assertEqual(rt.feature_of("metadata_list"), ["admin"])
         self.assertEqual(rt.feature_of("compression_zstd"), ["compression"])
         self.assertEqual(rt.feature_of("something_new"), ["other"])
+        self.assertEqual(rt.feature_of("connect_eos_worker_kill9"), ["Connect exactly-once source"])
+        self.assertEqual(rt.feature_of("connect_internal_topics"), ["Connect internal topics"])
+
+    def test_case_line_allowlist_reminder(self):
+        m = rt.CASE_LINE.match("PASS connect_eos_file_source (listed in allowlist.txt: consider removing it)")
+        self.assertEqual(m.groups()[:2], ("PASS", "connect_eos_file_source"))
+        self.assertEqual(rt.CASE_LINE.match("FAIL a_b: x: y").groups(), ("FAIL", "a_b", "x: y"))
+        self.assertIsNone(rt.CASE_LINE.match("PASS a_b and more"))
 
     def test_gaps_are_named(self):
         cases = [("PASS", "compression_gzip", None), ("SKIP", "compression_lz4", "no codec"),

@@ -223,48 +223,79 @@ fn verification_failure(e: &TxnError, version: i16) -> Failure {
     }
 }
 
-/// Runs the implicit adds of TV2 batches (each once its transaction log write is durable).
+/// A transactional id with its producer id and epoch.
+type TxnKey = (String, i64, i16);
+
+/// Runs the implicit adds of TV2 batches: one transaction log write per producer for all its
+/// partitions in the request (each a durable write, so not one per partition).
 async fn add_to_transactions(
     txn: &TxnCoordinator,
     slots: Vec<(usize, Vec<(i32, Slot)>)>,
 ) -> Vec<(usize, Vec<(i32, Slot)>)> {
-    let mut out = Vec::with_capacity(slots.len());
-    for (ti, partitions) in slots {
-        let mut done = Vec::with_capacity(partitions.len());
-        for (index, slot) in partitions {
-            let slot = match slot {
-                Slot::AddThenAppend {
-                    partition,
-                    records,
-                    guard,
-                    transactional_id,
-                    producer,
-                } => {
-                    let tp = vec![(partition.topic().to_string(), partition.index())];
-                    let waiter =
-                        txn.add_partitions(&transactional_id, producer.0, producer.1, &tp, true);
-                    let added = match waiter {
-                        Waiter::Ready(r) => r,
-                        Waiter::Wait(rx) => rx.await.unwrap_or(Err(TxnError::Coordinator(
-                            crate::coordinator::CoordinatorError::Unloaded,
-                        ))),
-                    };
-                    match added {
-                        Ok(()) => Slot::Append {
+    let mut wanted: Vec<(TxnKey, Vec<(String, i32)>)> = Vec::new();
+    for (_, partitions) in &slots {
+        for (_, slot) in partitions {
+            if let Slot::AddThenAppend {
+                partition,
+                transactional_id,
+                producer,
+                ..
+            } = slot
+            {
+                let key = (transactional_id.clone(), producer.0, producer.1);
+                let tp = (partition.topic().to_string(), partition.index());
+                match wanted.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, tps)) => tps.push(tp),
+                    None => wanted.push((key, vec![tp])),
+                }
+            }
+        }
+    }
+    let mut outcomes = Vec::with_capacity(wanted.len());
+    for ((id, pid, epoch), tps) in wanted {
+        let added = match txn.add_partitions(&id, pid, epoch, &tps, true) {
+            Waiter::Ready(r) => r,
+            Waiter::Wait(rx) => rx.await.unwrap_or(Err(TxnError::Coordinator(
+                crate::coordinator::CoordinatorError::Unloaded,
+            ))),
+        };
+        outcomes.push(((id, pid, epoch), added));
+    }
+    slots
+        .into_iter()
+        .map(|(ti, partitions)| {
+            let done = partitions
+                .into_iter()
+                .map(|(index, slot)| {
+                    let slot = match slot {
+                        Slot::AddThenAppend {
                             partition,
                             records,
-                            guard: Some(guard),
-                        },
-                        Err(e) => Slot::Failed(verification_failure(&e, 12)),
-                    }
-                }
-                other => other,
-            };
-            done.push((index, slot));
-        }
-        out.push((ti, done));
-    }
-    out
+                            guard,
+                            transactional_id,
+                            producer,
+                        } => {
+                            let key = (transactional_id, producer.0, producer.1);
+                            match outcomes.iter().find(|(k, _)| *k == key).map(|(_, r)| r) {
+                                Some(Ok(())) => Slot::Append {
+                                    partition,
+                                    records,
+                                    guard: Some(guard),
+                                },
+                                Some(Err(e)) => Slot::Failed(verification_failure(e, 12)),
+                                None => {
+                                    Slot::Failed(Failure::code(ResponseError::UnknownServerError))
+                                }
+                            }
+                        }
+                        other => other,
+                    };
+                    (index, slot)
+                })
+                .collect();
+            (ti, done)
+        })
+        .collect()
 }
 
 /// Appends every accepted partition in request order and builds the reply per `acks`.

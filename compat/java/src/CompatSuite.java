@@ -1454,6 +1454,7 @@ public class CompatSuite {
                 "4:abort-0", "5:abort-1", "7:commit-3"), "read_uncommitted consumer (offset:value)");
             checkBeginEnd(t, 0, 0, 9);
         });
+        TxnCases.register();
         CASES.put("group_consumer_protocol", () -> {
             // KIP-848: the Java client's next default group protocol (ConsumerGroupHeartbeat).
             String t = createTopic("kip848", 2);
@@ -1531,6 +1532,7 @@ public class CompatSuite {
                 case "--groups" -> groupsOpt = args[++i];
                 case "--list" -> { register(); CASES.keySet().forEach(System.out::println); return; }
                 case "--child-member" -> { childMember(args[i + 1], args[i + 2], Integer.parseInt(args[i + 3])); return; }
+                case "--child-ctp" -> { TxnCases.childCtp(args[i + 1], args[i + 2], args[i + 3], args[i + 4]); return; }
                 default -> { System.err.println("unknown argument " + args[i]); System.exit(2); }
             }
         }
