@@ -74,6 +74,27 @@ pub async fn produce(
     records: Bytes,
     acks: i16,
 ) -> (i16, i64) {
+    produce_as(
+        c,
+        version,
+        (topic, topic_id, partition),
+        None,
+        records,
+        acks,
+    )
+    .await
+}
+
+/// Produces `records` to (topic, id, partition) at `version`, with the request's transactional
+/// id; returns (error code, base offset).
+pub async fn produce_as(
+    c: &mut Client,
+    version: i16,
+    (topic, topic_id, partition): (&str, Uuid, i32),
+    transactional_id: Option<&str>,
+    records: Bytes,
+    acks: i16,
+) -> (i16, i64) {
     let mut td =
         TopicProduceData::default().with_partition_data(vec![PartitionProduceData::default()
             .with_index(partition)
@@ -84,6 +105,9 @@ pub async fn produce(
         td.name = name(topic);
     }
     let req = ProduceRequest::default()
+        .with_transactional_id(
+            transactional_id.map(|t| TransactionalId(StrBytes::from_string(t.to_string()))),
+        )
         .with_acks(acks)
         .with_timeout_ms(5000)
         .with_topic_data(vec![td]);

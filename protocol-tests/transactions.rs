@@ -28,7 +28,7 @@ use rivulet::server::ServerOptions;
 use rivulet::txn::markers::{Marker, MarkerError, MarkerWriter, MarkersDurable};
 use rivulet::txn::TxnState;
 
-use crate::every_version::{create_topic, name, produce};
+use crate::every_version::{create_topic, name, produce, produce_as};
 use crate::harness::{Client, TestBroker};
 use crate::idempotence::{free_port, Process};
 
@@ -58,29 +58,27 @@ async fn tx_produce(
     records: Bytes,
     acks: i16,
 ) -> (i16, i64) {
-    let mut td = produce_request::TopicProduceData::default().with_partition_data(vec![
-        produce_request::PartitionProduceData::default()
-            .with_index(partition)
-            .with_records(Some(records)),
-    ]);
-    if version >= 13 {
-        td.topic_id = topic_id;
-    } else {
-        td.name = name(topic);
-    }
-    let req = ProduceRequest::default()
-        .with_transactional_id(Some(txn_id(id)))
-        .with_acks(acks)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![td]);
-    let ResponseKind::Produce(resp) = c
-        .request(ApiKey::Produce, version, RequestKind::Produce(req))
-        .await
-    else {
-        panic!("wrong kind")
-    };
-    let p = &resp.responses[0].partition_responses[0];
-    (p.error_code, p.base_offset)
+    produce_as(
+        c,
+        version,
+        (topic, topic_id, partition),
+        Some(id),
+        records,
+        acks,
+    )
+    .await
+}
+
+/// Produces a transactional batch at Produce v11 with acks=all; (error, base offset).
+async fn send(
+    c: &mut Client,
+    topic: &str,
+    topic_id: uuid::Uuid,
+    partition: i32,
+    id: &str,
+    records: Bytes,
+) -> (i16, i64) {
+    tx_produce(c, PRODUCE_V, topic, topic_id, partition, id, records, -1).await
 }
 
 /// A transactional batch of `count` records from sequence `seq`.
@@ -373,17 +371,7 @@ async fn every_transactional_api_at_every_version() {
             vec![0]
         );
         assert_eq!(
-            tx_produce(
-                &mut c,
-                PRODUCE_V,
-                "txv",
-                tid,
-                0,
-                &id,
-                txn_batch(pid, epoch, 0, 2),
-                -1
-            )
-            .await,
+            send(&mut c, "txv", tid, 0, &id, txn_batch(pid, epoch, 0, 2)).await,
             (0, end)
         );
         assert_eq!(
@@ -537,32 +525,13 @@ async fn fencing_answers_by_version() {
         vec![0]
     );
     assert_eq!(
-        tx_produce(
-            &mut c,
-            PRODUCE_V,
-            "fence",
-            tid,
-            0,
-            "zombie",
-            txn_batch(pid, e1, 0, 1),
-            -1
-        )
-        .await,
+        send(&mut c, "fence", tid, 0, "zombie", txn_batch(pid, e1, 0, 1)).await,
         (0, 0)
     );
     assert_eq!(
-        tx_produce(
-            &mut c,
-            PRODUCE_V,
-            "fence",
-            tid,
-            0,
-            "zombie",
-            txn_batch(pid, e0, 1, 1),
-            -1
-        )
-        .await
-        .0,
+        send(&mut c, "fence", tid, 0, "zombie", txn_batch(pid, e0, 1, 1))
+            .await
+            .0,
         47
     );
 }
@@ -578,17 +547,7 @@ async fn init_producer_id_aborts_the_open_transaction_first() {
         vec![0]
     );
     assert_eq!(
-        tx_produce(
-            &mut c,
-            PRODUCE_V,
-            "reinit",
-            tid,
-            0,
-            "re",
-            txn_batch(pid, epoch, 0, 3),
-            -1
-        )
-        .await,
+        send(&mut c, "reinit", tid, 0, "re", txn_batch(pid, epoch, 0, 3)).await,
         (0, 0)
     );
     // While the open transaction blocks the LSO, read_committed sees nothing.
@@ -645,31 +604,11 @@ async fn read_committed_stops_at_the_last_stable_offset() {
         vec![0]
     );
     assert_eq!(
-        tx_produce(
-            &mut c,
-            PRODUCE_V,
-            "lso",
-            tid,
-            0,
-            "a",
-            txn_batch(a, ae, 0, 2),
-            -1
-        )
-        .await,
+        send(&mut c, "lso", tid, 0, "a", txn_batch(a, ae, 0, 2)).await,
         (0, 2)
     );
     assert_eq!(
-        tx_produce(
-            &mut c,
-            PRODUCE_V,
-            "lso",
-            tid,
-            0,
-            "b",
-            txn_batch(b, be, 0, 2),
-            -1
-        )
-        .await,
+        send(&mut c, "lso", tid, 0, "b", txn_batch(b, be, 0, 2)).await,
         (0, 4)
     );
     assert_eq!(
@@ -698,17 +637,7 @@ async fn read_committed_stops_at_the_last_stable_offset() {
         vec![0]
     );
     assert_eq!(
-        tx_produce(
-            &mut c,
-            PRODUCE_V,
-            "lso",
-            tid,
-            0,
-            "d",
-            txn_batch(d, de, 0, 1),
-            -1
-        )
-        .await,
+        send(&mut c, "lso", tid, 0, "d", txn_batch(d, de, 0, 1)).await,
         (0, 10)
     );
     let req = DescribeProducersRequest::default().with_topics(vec![
@@ -994,17 +923,7 @@ async fn timeouts_abort_and_idle_ids_expire() {
         vec![0]
     );
     assert_eq!(
-        tx_produce(
-            &mut c,
-            PRODUCE_V,
-            "slow",
-            tid,
-            0,
-            "slow",
-            txn_batch(pid, epoch, 0, 2),
-            -1
-        )
-        .await,
+        send(&mut c, "slow", tid, 0, "slow", txn_batch(pid, epoch, 0, 2)).await,
         (0, 0)
     );
     clock.advance(61_000);
@@ -1082,18 +1001,9 @@ async fn restart_completes_prepared_and_half_marked_transactions() {
         );
         for p in 0..2 {
             assert_eq!(
-                tx_produce(
-                    &mut c,
-                    PRODUCE_V,
-                    "half",
-                    tid,
-                    p,
-                    &id,
-                    txn_batch(pid, epoch, 0, 1),
-                    -1
-                )
-                .await
-                .0,
+                send(&mut c, "half", tid, p, &id, txn_batch(pid, epoch, 0, 1))
+                    .await
+                    .0,
                 0
             );
         }
@@ -1164,17 +1074,7 @@ async fn kill_9_in_each_phase_recovers_consistently() {
         vec![0]
     );
     assert_eq!(
-        tx_produce(
-            &mut c,
-            PRODUCE_V,
-            "crash",
-            tid,
-            0,
-            "done",
-            txn_batch(a, ae, 0, 2),
-            -1
-        )
-        .await,
+        send(&mut c, "crash", tid, 0, "done", txn_batch(a, ae, 0, 2)).await,
         (0, 0)
     );
     assert_eq!(end_txn(&mut c, 3, "done", a, ae, true).await.error_code, 0); // marker 2
@@ -1183,17 +1083,7 @@ async fn kill_9_in_each_phase_recovers_consistently() {
         vec![0]
     );
     assert_eq!(
-        tx_produce(
-            &mut c,
-            PRODUCE_V,
-            "crash",
-            tid,
-            0,
-            "done",
-            txn_batch(a, ae, 2, 2),
-            -1
-        )
-        .await,
+        send(&mut c, "crash", tid, 0, "done", txn_batch(a, ae, 2, 2)).await,
         (0, 3)
     );
     assert_eq!(end_txn(&mut c, 3, "done", a, ae, false).await.error_code, 0); // marker 5
@@ -1203,17 +1093,7 @@ async fn kill_9_in_each_phase_recovers_consistently() {
         vec![0]
     );
     assert_eq!(
-        tx_produce(
-            &mut c,
-            PRODUCE_V,
-            "crash",
-            tid,
-            0,
-            "open",
-            txn_batch(o, oe, 0, 1),
-            -1
-        )
-        .await,
+        send(&mut c, "crash", tid, 0, "open", txn_batch(o, oe, 0, 1)).await,
         (0, 6)
     );
     let mut broker = broker;
@@ -1293,17 +1173,7 @@ async fn write_txn_markers_v1_and_batched_add_partitions() {
         vec![0]
     );
     assert_eq!(
-        tx_produce(
-            &mut c,
-            PRODUCE_V,
-            "wtm",
-            tid,
-            0,
-            "w",
-            txn_batch(pid, epoch, 0, 2),
-            -1
-        )
-        .await,
+        send(&mut c, "wtm", tid, 0, "w", txn_batch(pid, epoch, 0, 2)).await,
         (0, 0)
     );
     // A marker written by WriteTxnMarkers completes the partition's transaction.

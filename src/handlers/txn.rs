@@ -611,18 +611,6 @@ pub fn describe_transactions(
     DescribeTransactionsResponse::default().with_transaction_states(states)
 }
 
-/// Every state name Kafka accepts as a ListTransactions filter.
-const STATE_NAMES: [TxnState; 8] = [
-    TxnState::Empty,
-    TxnState::Ongoing,
-    TxnState::PrepareCommit,
-    TxnState::PrepareAbort,
-    TxnState::CompleteCommit,
-    TxnState::CompleteAbort,
-    TxnState::PrepareEpochFence,
-    TxnState::Dead,
-];
-
 /// ListTransactions: the ids the caller may describe, filtered by state, producer id, (v1)
 /// running time and (v2) a regular expression on the id; unknown state names are echoed back.
 pub fn list_transactions(
@@ -632,7 +620,7 @@ pub fn list_transactions(
     let (known, unknown): (Vec<StrBytes>, Vec<StrBytes>) = req
         .state_filters
         .into_iter()
-        .partition(|s| STATE_NAMES.iter().any(|n| n.name() == s.as_str()));
+        .partition(|s| TxnState::ALL.iter().any(|n| n.name() == s.as_str()));
     let pattern = match req.transactional_id_pattern.as_ref().map(|p| p.as_str()) {
         None | Some("") => None,
         // Java's Pattern.matches: the whole id must match.

@@ -57,6 +57,18 @@ pub enum TxnState {
 }
 
 impl TxnState {
+    /// Every state, in Kafka's order.
+    pub const ALL: [TxnState; 8] = [
+        TxnState::Empty,
+        TxnState::Ongoing,
+        TxnState::PrepareCommit,
+        TxnState::PrepareAbort,
+        TxnState::CompleteCommit,
+        TxnState::CompleteAbort,
+        TxnState::PrepareEpochFence,
+        TxnState::Dead,
+    ];
+
     /// Kafka's name of the state (DescribeTransactions, ListTransactions).
     pub fn name(self) -> &'static str {
         match self {

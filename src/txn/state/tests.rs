@@ -368,19 +368,7 @@ fn idle_ids_expire_others_do_not() {
 
 #[test]
 fn state_names_are_kafkas() {
-    let names: Vec<&str> = [
-        TxnState::Empty,
-        TxnState::Ongoing,
-        TxnState::PrepareCommit,
-        TxnState::PrepareAbort,
-        TxnState::CompleteCommit,
-        TxnState::CompleteAbort,
-        TxnState::PrepareEpochFence,
-        TxnState::Dead,
-    ]
-    .iter()
-    .map(|s| s.name())
-    .collect();
+    let names: Vec<&str> = TxnState::ALL.iter().map(|s| s.name()).collect();
     assert_eq!(
         names,
         [
