@@ -7,6 +7,7 @@
 
 mod harness;
 
+mod admin;
 mod api_versions;
 mod authorization;
 mod configs;

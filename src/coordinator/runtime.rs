@@ -371,6 +371,19 @@ impl<S: Shard> Runtime<S> {
             if guard.is_removed() {
                 continue;
             }
+            // A timer that is due fires before the operation, so an operation never sees state
+            // a timer should already have changed (the periodic tick may be up to its period
+            // late): a session that expired is expired for the request that follows.
+            let now = self.now();
+            if guard.next_deadline().is_some_and(|d| d <= now) {
+                let mut ctx = Ctx::new(now, &*self.0.config);
+                guard.tick(&mut ctx);
+                let persisted = self.persist(&target, &mut guard, ctx);
+                self.finish(persisted);
+                if guard.is_removed() {
+                    continue;
+                }
+            }
             return Ok(Some(f(&target, &mut guard, created)));
         }
         Ok(None)

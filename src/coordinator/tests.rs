@@ -442,3 +442,26 @@ async fn due_timers_fire_on_tick() {
     rt.tick(9_000);
     assert_eq!(rt.read("t", |e| e.fired), Some(1), "fired once");
 }
+
+/// A due timer fires before the next operation on its key, however late the periodic tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn due_timers_fire_before_an_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = open(dir.path(), 2, "1048576");
+    put(&rt, "t", "v", None).await;
+    // The runtime's clock stands at 1 000: a deadline of 500 is due, one of 5 000 is not.
+    rt.with_entity("t", false, |_, e, _| e.deadline = Some(5_000))
+        .unwrap()
+        .unwrap();
+    let seen = rt.with_entity("t", false, |_, e, _| e.fired).unwrap();
+    assert_eq!(seen, Some(0));
+    rt.with_entity("t", false, |_, e, _| e.deadline = Some(500))
+        .unwrap()
+        .unwrap();
+    let seen = rt.with_entity("t", false, |_, e, _| e.fired).unwrap();
+    assert_eq!(
+        seen,
+        Some(1),
+        "fired before the operation ran, no tick needed"
+    );
+}

@@ -1,7 +1,6 @@
 //! DeleteRecords (API 21): moves partitions' log start offsets up (`Admin.deleteRecords`,
 //! `kafka-delete-records`), Kafka's `ReplicaManager.deleteRecords` on a single replica.
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
 };
@@ -46,11 +45,11 @@ fn delete_records(
                     let outcome = if !allowed {
                         Err(error_codes::denied(ResourceType::Topic))
                     } else {
-                        match topic.as_ref().and_then(|t| t.partition(p.partition_index)) {
-                            Some(partition) => partition
+                        match super::partition_of(topic.as_ref(), p.partition_index) {
+                            Ok(partition) => partition
                                 .delete_records(p.offset)
                                 .map_err(|e| error_codes::partition_error(&e)),
-                            None => Err(ResponseError::UnknownTopicOrPartition),
+                            Err(code) => Err(code),
                         }
                     };
                     match outcome {

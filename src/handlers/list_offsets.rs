@@ -2,7 +2,6 @@
 //! for read_committed), max timestamp (-3), local log start (-4), latest tiered (-5), and the
 //! first record at or after a timestamp.
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
@@ -44,9 +43,9 @@ pub fn handle(ctx: &RequestContext<'_>, req: ListOffsetsRequest) -> ListOffsetsR
                         return resp
                             .with_error_code(error_codes::denied(ResourceType::Topic).code());
                     }
-                    match topic.as_ref().and_then(|t| t.partition(p.partition_index)) {
-                        None => resp.with_error_code(ResponseError::UnknownTopicOrPartition.code()),
-                        Some(partition) => match lookup(&partition, p.timestamp, isolation) {
+                    match super::partition_of(topic.as_ref(), p.partition_index) {
+                        Err(code) => resp.with_error_code(code.code()),
+                        Ok(partition) => match lookup(&partition, p.timestamp, isolation) {
                             Ok(Some((offset, timestamp))) => resp
                                 .with_offset(offset)
                                 .with_timestamp(timestamp)

@@ -1,6 +1,10 @@
 //! Metadata (API 3): brokers, cluster id, controller, topics with ids and partitions; creates
 //! missing topics when the request and `auto.create.topics.enable` allow it.
 //!
+//! Topics by id (v12+): a request with any topic id is answered for its ids alone, an unknown
+//! id with UNKNOWN_TOPIC_ID and no name; v10-v11 requests with ids or null names are
+//! INVALID_REQUEST, as Kafka never served ids there.
+//!
 //! ACLs as Kafka's `KafkaApis.handleTopicMetadataRequest`: an all-topics request silently leaves
 //! out topics the principal may not DESCRIBE; a topic asked for by name answers
 //! TOPIC_AUTHORIZATION_FAILED; auto-creation needs CREATE on the cluster or the topic. The answer
@@ -37,6 +41,11 @@ enum Planned {
     NameError(TopicName, ResponseError),
     /// Answer UNKNOWN_TOPIC_ID for a topic named by id.
     UnknownId(Uuid),
+    /// Answer TOPIC_AUTHORIZATION_FAILED for a topic named by id (its id is not secret; its
+    /// name is).
+    IdDenied(Uuid),
+    /// Answer INVALID_REQUEST (ids before v12).
+    Invalid(TopicName, Uuid),
 }
 
 /// Answers a Metadata request.
@@ -71,39 +80,60 @@ pub fn handle(ctx: &RequestContext<'_>, req: MetadataRequest) -> Reply {
                 Planned::Describe(t, ops)
             })
             .collect(),
+        // Kafka serves topic ids from v12 (v10 and v11 have the fields but never served them):
+        // before, a null name or an id makes every topic INVALID_REQUEST.
+        Some(list)
+            if version < 12
+                && list
+                    .iter()
+                    .any(|t| t.name.is_none() || !t.topic_id.is_nil()) =>
+        {
+            list.into_iter()
+                .map(|t| Planned::Invalid(t.name.unwrap_or_default(), t.topic_id))
+                .collect()
+        }
+        // With any id in the request, Kafka resolves the ids only (name-only entries are
+        // dropped, a name beside an id is ignored, duplicates collapse); no auto-creation.
+        Some(list) if list.iter().any(|t| !t.topic_id.is_nil()) => {
+            let mut seen = std::collections::HashSet::new();
+            list.into_iter()
+                .filter(|t| !t.topic_id.is_nil() && seen.insert(t.topic_id))
+                .map(|t| match broker.topics.get_by_id(&t.topic_id) {
+                    Some(topic)
+                        if ctx.authorize(AclOperation::Describe, Resource::Topic(&topic.name)) =>
+                    {
+                        let ops = topic_ops(&topic.name);
+                        Planned::Describe(topic, ops)
+                    }
+                    Some(_) => Planned::IdDenied(t.topic_id),
+                    None => Planned::UnknownId(t.topic_id),
+                })
+                .collect()
+        }
         Some(list) => list
             .into_iter()
-            .map(|rt| match rt.name {
-                Some(name) => {
-                    if !ctx.authorize(AclOperation::Describe, Resource::Topic(&name)) {
-                        return Planned::NameError(name, error_codes::denied(ResourceType::Topic));
-                    }
-                    if let Some(t) = broker.topics.get(&name) {
-                        let ops = topic_ops(&t.name);
-                        return Planned::Describe(t, ops);
-                    }
-                    if let Err(e) = validate_topic_name(&name) {
-                        return Planned::NameError(name, error_codes::topic_error(&e));
-                    }
-                    if !allow_create {
-                        return Planned::NameError(name, ResponseError::UnknownTopicOrPartition);
-                    }
-                    if !ctx.authorize(AclOperation::Create, Resource::Cluster)
-                        && !ctx.authorize(AclOperation::Create, Resource::Topic(&name))
-                    {
-                        return Planned::NameError(name, error_codes::denied(ResourceType::Topic));
-                    }
-                    let ops = topic_ops(&name);
-                    Planned::Create(name, ops)
+            .map(|rt| {
+                let name = rt.name.unwrap_or_default();
+                if !ctx.authorize(AclOperation::Describe, Resource::Topic(&name)) {
+                    return Planned::NameError(name, error_codes::denied(ResourceType::Topic));
                 }
-                None => match broker.topics.get_by_id(&rt.topic_id) {
-                    Some(t) if ctx.authorize(AclOperation::Describe, Resource::Topic(&t.name)) => {
-                        let ops = topic_ops(&t.name);
-                        Planned::Describe(t, ops)
-                    }
-                    // An id the principal may not see is an id it cannot know.
-                    _ => Planned::UnknownId(rt.topic_id),
-                },
+                if let Some(t) = broker.topics.get(&name) {
+                    let ops = topic_ops(&t.name);
+                    return Planned::Describe(t, ops);
+                }
+                if let Err(e) = validate_topic_name(&name) {
+                    return Planned::NameError(name, error_codes::topic_error(&e));
+                }
+                if !allow_create {
+                    return Planned::NameError(name, ResponseError::UnknownTopicOrPartition);
+                }
+                if !ctx.authorize(AclOperation::Create, Resource::Cluster)
+                    && !ctx.authorize(AclOperation::Create, Resource::Topic(&name))
+                {
+                    return Planned::NameError(name, error_codes::denied(ResourceType::Topic));
+                }
+                let ops = topic_ops(&name);
+                Planned::Create(name, ops)
             })
             .collect(),
     };
@@ -144,9 +174,16 @@ fn respond(
             Planned::Describe(t, ops) => describe_topic(broker, &t, ops),
             Planned::NameError(name, code) => failed(name, code),
             Planned::UnknownId(id) => MetadataResponseTopic::default()
+                .with_name(None)
                 .with_topic_id(id)
                 .with_error_code(ResponseError::UnknownTopicId.code())
                 .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED),
+            Planned::IdDenied(id) => MetadataResponseTopic::default()
+                .with_name(None)
+                .with_topic_id(id)
+                .with_error_code(error_codes::denied(ResourceType::Topic).code())
+                .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED),
+            Planned::Invalid(name, id) => failed(name, ResponseError::InvalidRequest).with_topic_id(id),
             Planned::Create(name, ops) => {
                 match broker.auto_create_topic(&name) {
                     Ok(_) => {}

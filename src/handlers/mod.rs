@@ -18,6 +18,7 @@ pub mod configs;
 pub mod context;
 pub mod delete_records;
 pub mod describe_cluster;
+pub mod describe_topic_partitions;
 pub mod error_codes;
 pub mod fetch;
 pub mod find_coordinator;
@@ -25,15 +26,28 @@ pub mod group_admin;
 pub mod groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_for_leader_epoch;
 pub mod offsets;
 pub mod produce;
 pub mod producers;
+pub mod reassignments;
 pub mod registry;
 pub mod topics;
 pub mod txn;
 
 pub use context::RequestContext;
 pub use registry::dispatch;
+
+/// The partition `index` of `topic` (looked up by the caller), or Kafka's
+/// UNKNOWN_TOPIC_OR_PARTITION when the topic or the partition does not exist.
+pub fn partition_of(
+    topic: Option<&std::sync::Arc<crate::topics::Topic>>,
+    index: i32,
+) -> Result<std::sync::Arc<crate::partition::Partition>, kafka_protocol::error::ResponseError> {
+    topic
+        .and_then(|t| t.partition(index))
+        .ok_or(kafka_protocol::error::ResponseError::UnknownTopicOrPartition)
+}
 
 /// A response whose remaining work (an fsync, a long poll) runs after the next request on the
 /// same connection has started, while its place in the response order is kept. The future is

@@ -116,8 +116,9 @@ pub fn describe_producers(
                         return resp
                             .with_error_code(error_codes::denied(ResourceType::Topic).code());
                     }
-                    let Some(partition) = topic.as_ref().and_then(|t| t.partition(index)) else {
-                        return resp.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    let partition = match super::partition_of(topic.as_ref(), index) {
+                        Ok(p) => p,
+                        Err(code) => return resp.with_error_code(code.code()),
                     };
                     let active: Vec<ProducerState> = partition
                         .producers()

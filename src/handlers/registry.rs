@@ -13,8 +13,9 @@ use kafka_protocol::protocol::Message;
 use super::context::RequestContext;
 use super::Reply;
 use super::{
-    api_versions, configs, delete_records, describe_cluster, fetch, find_coordinator, group_admin,
-    groups, list_offsets, metadata, offsets, produce, producers, topics, txn,
+    api_versions, configs, delete_records, describe_cluster, describe_topic_partitions, fetch,
+    find_coordinator, group_admin, groups, list_offsets, metadata, offset_for_leader_epoch,
+    offsets, produce, producers, reassignments, topics, txn,
 };
 use crate::protocol::ApiRange;
 
@@ -83,7 +84,9 @@ pub static APIS: &[Api] = &[
     api!(Produce, ProduceRequest, reply produce::handle, min = 0),
     api!(Fetch, FetchRequest, reply fetch::handle),
     api!(ListOffsets, ListOffsetsRequest, now list_offsets::handle),
+    api!(OffsetForLeaderEpoch, OffsetForLeaderEpochRequest, now offset_for_leader_epoch::handle),
     api!(Metadata, MetadataRequest, reply metadata::handle),
+    api!(DescribeTopicPartitions, DescribeTopicPartitionsRequest, now describe_topic_partitions::handle),
     api!(ApiVersions, ApiVersionsRequest, now api_versions::handle),
     api!(CreateTopics, CreateTopicsRequest, reply topics::create_topics),
     api!(DeleteTopics, DeleteTopicsRequest, reply topics::delete_topics),
@@ -100,6 +103,9 @@ pub static APIS: &[Api] = &[
     api!(DescribeTransactions, DescribeTransactionsRequest, now txn::describe_transactions),
     api!(ListTransactions, ListTransactionsRequest, now txn::list_transactions),
     api!(DescribeCluster, DescribeClusterRequest, now describe_cluster::handle),
+    api!(ElectLeaders, ElectLeadersRequest, now reassignments::elect_leaders),
+    api!(AlterPartitionReassignments, AlterPartitionReassignmentsRequest, now reassignments::alter_partition_reassignments),
+    api!(ListPartitionReassignments, ListPartitionReassignmentsRequest, now reassignments::list_partition_reassignments),
     // The classic group coordinator. ConsumerGroupHeartbeat/ConsumerGroupDescribe (KIP-848)
     // are deliberately absent: Kafka 4 clients then use the classic protocol and the Java
     // admin falls back from ConsumerGroupDescribe to DescribeGroups.

@@ -298,6 +298,11 @@ impl Partition {
 
     /// Kafka's `endOffsetForEpoch` (OffsetForLeaderEpoch).
     pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        // A Kafka leader caches its epoch the moment it leads (`makeLeader`); this log records
+        // an epoch with its first batch, so the current epoch of a log with none yet ends here.
+        if epoch == self.leader_epoch() && self.log.latest_epoch().is_none_or(|e| e < epoch) {
+            return (epoch, self.log_end_offset());
+        }
         self.log.end_offset_for_epoch(epoch)
     }
 
