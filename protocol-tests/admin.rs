@@ -383,3 +383,51 @@ async fn elections_and_reassignments_as_a_single_node_answers_them() {
     };
     assert_eq!((r.error_code, r.topics.len()), (0, 0));
 }
+
+/// KIP-467: a compacted topic refuses a batch with keyless records, naming each one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyless_records_on_a_compacted_topic_are_named_by_index() {
+    use bytes::Bytes;
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use rivulet::test_support::{encode, record};
+    let broker = TestBroker::start(&[]).await;
+    let mut c = broker.client().await;
+    create_topic(&mut c, "compacted", 1, &[("cleanup.policy", "compact")]).await;
+    let key = |k: Option<&str>| k.map(|k| Bytes::from(k.to_string()));
+    let records: Vec<_> = [Some("a"), None, Some("b"), None]
+        .iter()
+        .enumerate()
+        .map(|(i, k)| record(i as i64, 0, 1_000, key(*k), Some(Bytes::from_static(b"v"))))
+        .collect();
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(name("compacted"))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(encode(&records, Compression::None)))])]);
+    let ResponseKind::Produce(r) = c
+        .request(ApiKey::Produce, 11, RequestKind::Produce(req))
+        .await
+    else {
+        panic!()
+    };
+    let p = &r.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 87, "INVALID_RECORD");
+    let indexes: Vec<i32> = p.record_errors.iter().map(|e| e.batch_index).collect();
+    assert_eq!(indexes, vec![1, 3]);
+    let message = p.record_errors[0]
+        .batch_index_error_message
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        message.as_str(),
+        "Compacted topic cannot accept message without key in topic partition compacted-0."
+    );
+    assert!(p
+        .error_message
+        .as_ref()
+        .unwrap()
+        .starts_with("One or more records have been rejected due to 2 record errors"));
+}

@@ -117,6 +117,7 @@ pub fn handle(ctx: &RequestContext<'_>, req: ProduceRequest) -> Reply {
                     (Ok(_), None) => Slot::Failed(Failure {
                         code: ResponseError::InvalidRecord,
                         message: Some("records are null".into()),
+                        records: Vec::new(),
                     }),
                     (Ok(partition), Some(records)) => prepare(
                         ctx,
@@ -220,6 +221,7 @@ fn verification_failure(e: &TxnError, version: i16) -> Failure {
         message: Some(format!(
             "Unable to verify the partition has been added to the transaction: {e}"
         )),
+        records: Vec::new(),
     }
 }
 
@@ -342,7 +344,19 @@ fn append_all(
                     resp.error_code = failure.code.code();
                     if version >= 8 {
                         resp.error_message = failure.message.map(StrBytes::from_string);
-                        if matches!(
+                        if !failure.records.is_empty() {
+                            resp.record_errors = failure
+                                .records
+                                .into_iter()
+                                .map(|(index, message)| {
+                                    BatchIndexAndErrorMessage::default()
+                                        .with_batch_index(index)
+                                        .with_batch_index_error_message(Some(
+                                            StrBytes::from_string(message),
+                                        ))
+                                })
+                                .collect();
+                        } else if matches!(
                             failure.code,
                             ResponseError::InvalidRecord
                                 | ResponseError::CorruptMessage
@@ -375,6 +389,8 @@ fn append_all(
 struct Failure {
     code: ResponseError,
     message: Option<String>,
+    /// KIP-467: the refused records' indexes in the batch, with their messages.
+    records: Vec<(i32, String)>,
 }
 
 impl Failure {
@@ -382,6 +398,7 @@ impl Failure {
         Failure {
             code,
             message: None,
+            records: Vec::new(),
         }
     }
 }
@@ -401,6 +418,7 @@ fn append(
             Failure {
                 code,
                 message: Some(e.to_string()),
+                records: e.record_errors(),
             }
         })
 }

@@ -35,15 +35,20 @@ pub enum PartitionError {
         /// The latest acceptable timestamp.
         max: i64,
     },
-    /// A record without a key on a compacted topic (INVALID_RECORD, KIP-467).
+    /// Records without a key on a compacted topic (INVALID_RECORD with KIP-467 record errors).
+    /// The message is Kafka's `LogValidator.processRecordErrors` text.
     #[error(
-        "Compacted topic cannot accept message without key in topic partition {topic}-{partition}."
+        "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+        indexes.len(),
+        indexes.iter().take(3).map(|i| format!("RecordError(batchIndex={i}, message='Compacted topic cannot accept message without key in topic partition {topic}-{partition}.')")).collect::<Vec<_>>().join(", ")
     )]
     KeylessRecordOnCompactedTopic {
         /// The topic.
         topic: String,
         /// The partition.
         partition: i32,
+        /// The index in the batch of every keyless record.
+        indexes: Vec<i32>,
     },
     /// A batch the record decoder cannot read, found while checking keys (INVALID_RECORD).
     #[error("undecodable record batch: {0}")]
@@ -79,6 +84,27 @@ impl From<BatchError> for PartitionError {
 }
 
 impl PartitionError {
+    /// KIP-467: the index in its batch and the message of every record this error refuses
+    /// (empty when the error is about the batch as a whole).
+    pub fn record_errors(&self) -> Vec<(i32, String)> {
+        match self {
+            PartitionError::KeylessRecordOnCompactedTopic {
+                topic,
+                partition,
+                indexes,
+            } => indexes
+                .iter()
+                .map(|&i| {
+                    (
+                        i,
+                        format!("Compacted topic cannot accept message without key in topic partition {topic}-{partition}."),
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Whether a transaction marker was refused as stale: a newer producer epoch or coordinator
     /// epoch already wrote here, so the marker has nothing left to end.
     pub fn is_fenced_marker(&self) -> bool {

@@ -84,10 +84,18 @@ fn check_keys(records: &[u8], topic: &str, partition: i32) -> Result<(), Partiti
     let mut buf = Bytes::copy_from_slice(records);
     let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf)
         .map_err(|e| PartitionError::UndecodableBatch(e.to_string()))?;
-    if set.records.iter().any(|r| r.key.is_none()) {
+    let indexes: Vec<i32> = set
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.key.is_none())
+        .map(|(i, _)| i as i32)
+        .collect();
+    if !indexes.is_empty() {
         return Err(PartitionError::KeylessRecordOnCompactedTopic {
             topic: topic.to_string(),
             partition,
+            indexes,
         });
     }
     Ok(())

@@ -1455,6 +1455,7 @@ public class CompatSuite {
             checkBeginEnd(t, 0, 0, 9);
         });
         TxnCases.register();
+        AdminCases.register();
         CASES.put("group_consumer_protocol", () -> {
             // KIP-848: the Java client's next default group protocol (ConsumerGroupHeartbeat).
             String t = createTopic("kip848", 2);

@@ -1,0 +1,96 @@
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.DescribeTopicsOptions;
+import org.apache.kafka.clients.admin.NewPartitionReassignment;
+import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.common.ElectionType;
+import org.apache.kafka.common.TopicCollection;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.TopicPartitionInfo;
+import org.apache.kafka.common.Uuid;
+import org.apache.kafka.common.errors.ElectionNotNeededException;
+import org.apache.kafka.common.errors.InvalidReplicaAssignmentException;
+import org.apache.kafka.common.errors.UnknownTopicIdException;
+
+/**
+ * The Java AdminClient on the admin surface: describeTopics by id (Metadata v12+) and by name with
+ * a partition limit per response (DescribeTopicPartitions pages), electLeaders and partition
+ * reassignments as a single-node Kafka answers them.
+ */
+final class AdminCases {
+    private AdminCases() {}
+
+    static void register() {
+        CompatSuite.CASES.put("admin_describe_topics_by_id_and_paged", AdminCases::describeTopics);
+        CompatSuite.CASES.put("admin_elect_leaders_and_reassignments", AdminCases::electAndReassign);
+    }
+
+    static List<Integer> indexes(TopicDescription d) {
+        List<Integer> out = new ArrayList<>();
+        for (TopicPartitionInfo p : d.partitions()) out.add(p.partition());
+        return out;
+    }
+
+    static void describeTopics() throws Exception {
+        String t = CompatSuite.createTopic("describe", 5);
+        String other = CompatSuite.createTopic("describe2", 2);
+        try (Admin a = CompatSuite.admin()) {
+            // By name, two partitions per response: the client follows the cursor across pages.
+            Map<String, TopicDescription> byName = a.describeTopics(List.of(t, other),
+                new DescribeTopicsOptions().partitionSizeLimitPerResponse(2)).allTopicNames().get(20, TimeUnit.SECONDS);
+            CompatSuite.checkEq(indexes(byName.get(t)), List.of(0, 1, 2, 3, 4), "partitions of " + t + " over pages of 2");
+            CompatSuite.checkEq(indexes(byName.get(other)), List.of(0, 1), "partitions of " + other);
+            Uuid id = byName.get(t).topicId();
+            CompatSuite.check(id != null && !id.equals(Uuid.ZERO_UUID), "describeTopics by name gave no topic id");
+            for (TopicPartitionInfo p : byName.get(t).partitions())
+                CompatSuite.check(p.leader() != null && p.isr().size() == 1, "partition " + p.partition() + " has no leader/isr: " + p);
+            // By id: the same topic, with its name.
+            Map<Uuid, TopicDescription> byId = a.describeTopics(TopicCollection.ofTopicIds(List.of(id)))
+                .allTopicIds().get(20, TimeUnit.SECONDS);
+            CompatSuite.checkEq(byId.get(id).name(), t, "name of the topic described by id");
+            CompatSuite.checkEq(indexes(byId.get(id)), List.of(0, 1, 2, 3, 4), "partitions described by id");
+            // An unknown id.
+            try {
+                a.describeTopics(TopicCollection.ofTopicIds(List.of(Uuid.randomUuid()))).allTopicIds().get(20, TimeUnit.SECONDS);
+                throw new CompatSuite.Failure("describing an unknown topic id succeeded");
+            } catch (ExecutionException e) {
+                CompatSuite.check(e.getCause() instanceof UnknownTopicIdException, "unknown id: want UnknownTopicIdException, got " + e.getCause());
+            }
+        }
+    }
+
+    static void electAndReassign() throws Exception {
+        String t = CompatSuite.createTopic("elect", 2);
+        TopicPartition p0 = new TopicPartition(t, 0);
+        TopicPartition p1 = new TopicPartition(t, 1);
+        try (Admin a = CompatSuite.admin()) {
+            Map<TopicPartition, Optional<Throwable>> elected = a.electLeaders(ElectionType.PREFERRED, Set.of(p0, p1))
+                .partitions().get(20, TimeUnit.SECONDS);
+            for (TopicPartition tp : List.of(p0, p1)) {
+                Optional<Throwable> r = elected.get(tp);
+                CompatSuite.check(r != null && r.isPresent() && r.get() instanceof ElectionNotNeededException,
+                    "electLeaders(" + tp + "): want ElectionNotNeededException, got " + r);
+            }
+            int node = a.describeCluster().nodes().get(20, TimeUnit.SECONDS).iterator().next().id();
+            a.alterPartitionReassignments(Map.of(p0, Optional.of(new NewPartitionReassignment(List.of(node)))))
+                .all().get(20, TimeUnit.SECONDS);
+            try {
+                a.alterPartitionReassignments(Map.of(p1, Optional.of(new NewPartitionReassignment(List.of(node + 1)))))
+                    .all().get(20, TimeUnit.SECONDS);
+                throw new CompatSuite.Failure("a reassignment to broker " + (node + 1) + " (not in the cluster) succeeded");
+            } catch (ExecutionException e) {
+                CompatSuite.check(e.getCause() instanceof InvalidReplicaAssignmentException,
+                    "reassignment to an unknown broker: want InvalidReplicaAssignmentException, got " + e.getCause());
+            }
+            CompatSuite.checkEq(a.listPartitionReassignments().reassignments().get(20, TimeUnit.SECONDS).size(), 0,
+                "reassignments in progress");
+        }
+    }
+}
