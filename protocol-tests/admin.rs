@@ -431,3 +431,78 @@ async fn keyless_records_on_a_compacted_topic_are_named_by_index() {
         .unwrap()
         .starts_with("One or more records have been rejected due to 2 record errors"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_log_dirs_at_every_version() {
+    use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
+    let broker = TestBroker::start(&[]).await;
+    let mut c = broker.client().await;
+    let id = create_topic(&mut c, "dirs", 2, &[]).await;
+    create_topic(&mut c, "dirs-other", 1, &[]).await;
+    assert_eq!(
+        produce(
+            &mut c,
+            9,
+            "dirs",
+            id,
+            1,
+            batch(5, Compression::None, 1_000),
+            -1
+        )
+        .await
+        .0,
+        0
+    );
+    for v in 1..=4 {
+        let req = DescribeLogDirsRequest::default().with_topics(Some(vec![
+            DescribableLogDirTopic::default()
+                .with_topic(name("dirs"))
+                .with_partitions(vec![0, 1, 9]),
+        ]));
+        let ResponseKind::DescribeLogDirs(r) = c
+            .request(
+                ApiKey::DescribeLogDirs,
+                v,
+                RequestKind::DescribeLogDirs(req),
+            )
+            .await
+        else {
+            panic!()
+        };
+        assert_eq!(r.results.len(), 1, "v{v}: one log dir");
+        let dir = &r.results[0];
+        assert_eq!(dir.error_code, 0);
+        assert!(!dir.log_dir.is_empty());
+        assert_eq!(dir.topics.len(), 1, "v{v}: only the requested topic");
+        let sizes: Vec<(i32, i64, i64)> = dir.topics[0]
+            .partitions
+            .iter()
+            .map(|p| (p.partition_index, p.partition_size, p.offset_lag))
+            .collect();
+        assert_eq!(sizes.len(), 2, "v{v}: partition 9 does not exist here");
+        assert_eq!((sizes[0].0, sizes[0].1, sizes[0].2), (0, 0, 0));
+        assert!(sizes[1].1 > 0, "v{v}: partition 1 holds a batch: {sizes:?}");
+        if v >= 4 {
+            assert!(
+                dir.total_bytes > 0 && dir.usable_bytes > 0 && dir.usable_bytes <= dir.total_bytes
+            );
+        }
+    }
+    // Every partition when no topic is named.
+    let ResponseKind::DescribeLogDirs(r) = c
+        .request(
+            ApiKey::DescribeLogDirs,
+            4,
+            RequestKind::DescribeLogDirs(DescribeLogDirsRequest::default().with_topics(None)),
+        )
+        .await
+    else {
+        panic!()
+    };
+    let names: Vec<&str> = r.results[0]
+        .topics
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(names, vec!["dirs", "dirs-other"]);
+}

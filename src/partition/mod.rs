@@ -805,6 +805,11 @@ impl Partition {
         result
     }
 
+    /// The bytes of the partition's segments (DescribeLogDirs).
+    pub fn size_bytes(&self) -> u64 {
+        self.log.size_bytes()
+    }
+
     /// Number of fsync rounds the log performed (tests, metrics).
     pub fn fsync_rounds(&self) -> u64 {
         self.log.fsync_rounds()

@@ -30,6 +30,7 @@ final class AdminCases {
     static void register() {
         CompatSuite.CASES.put("admin_describe_topics_by_id_and_paged", AdminCases::describeTopics);
         CompatSuite.CASES.put("admin_elect_leaders_and_reassignments", AdminCases::electAndReassign);
+        CompatSuite.CASES.put("admin_describe_log_dirs", AdminCases::describeLogDirs);
     }
 
     static List<Integer> indexes(TopicDescription d) {
@@ -63,6 +64,33 @@ final class AdminCases {
             } catch (ExecutionException e) {
                 CompatSuite.check(e.getCause() instanceof UnknownTopicIdException, "unknown id: want UnknownTopicIdException, got " + e.getCause());
             }
+        }
+    }
+
+    /** describeLogDirs and describeReplicaLogDirs: one directory, sizes of the partitions written. */
+    static void describeLogDirs() throws Exception {
+        String t = CompatSuite.createTopic("logdirs", 2);
+        CompatSuite.produce(t, CompatSuite.simpleRecords(20, "dirs", 100));
+        try (Admin a = CompatSuite.admin()) {
+            int node = a.describeCluster().nodes().get(20, TimeUnit.SECONDS).iterator().next().id();
+            Map<String, org.apache.kafka.clients.admin.LogDirDescription> dirs =
+                a.describeLogDirs(List.of(node)).allDescriptions().get(20, TimeUnit.SECONDS).get(node);
+            CompatSuite.checkEq(dirs.size(), 1, "log dirs of broker " + node);
+            org.apache.kafka.clients.admin.LogDirDescription d = dirs.values().iterator().next();
+            CompatSuite.check(d.error() == null, "log dir error: " + d.error());
+            CompatSuite.check(d.totalBytes().isPresent() && d.usableBytes().isPresent()
+                && d.usableBytes().getAsLong() <= d.totalBytes().getAsLong(), "total/usable bytes: " + d.totalBytes() + " " + d.usableBytes());
+            long size = 0;
+            for (int p = 0; p < 2; p++) {
+                org.apache.kafka.clients.admin.ReplicaInfo r = d.replicaInfos().get(new TopicPartition(t, p));
+                CompatSuite.check(r != null, "no replica info for " + t + "-" + p + " in " + d.replicaInfos().keySet());
+                CompatSuite.checkEq(r.offsetLag(), 0L, "offset lag of " + t + "-" + p);
+                size += r.size();
+            }
+            CompatSuite.check(size > 20 * 100, "the two partitions hold " + size + " bytes for 20 records of 100+ bytes");
+            var replica = new org.apache.kafka.common.TopicPartitionReplica(t, 0, node);
+            var rd = a.describeReplicaLogDirs(List.of(replica)).all().get(20, TimeUnit.SECONDS).get(replica);
+            CompatSuite.checkEq(rd.getCurrentReplicaLogDir(), dirs.keySet().iterator().next(), "replica log dir");
         }
     }
 
