@@ -156,3 +156,229 @@ async fn describe_configs_at_every_version() {
         );
     }
 }
+
+/// IncrementalAlterConfigs of one topic: (error, message) of its resource.
+async fn incremental(
+    c: &mut Client,
+    version: i16,
+    resource_type: i8,
+    name: &str,
+    ops: &[(&str, i8, Option<&str>)],
+    validate_only: bool,
+) -> (i16, Option<String>) {
+    use kafka_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    let req = IncrementalAlterConfigsRequest::default()
+        .with_validate_only(validate_only)
+        .with_resources(vec![AlterConfigsResource::default()
+            .with_resource_type(resource_type)
+            .with_resource_name(StrBytes::from_string(name.to_string()))
+            .with_configs(
+                ops.iter()
+                    .map(|(k, op, v)| {
+                        AlterableConfig::default()
+                            .with_name(StrBytes::from_string(k.to_string()))
+                            .with_config_operation(*op)
+                            .with_value(v.map(|v| StrBytes::from_string(v.to_string())))
+                    })
+                    .collect(),
+            )]);
+    let ResponseKind::IncrementalAlterConfigs(r) = c
+        .request(
+            ApiKey::IncrementalAlterConfigs,
+            version,
+            RequestKind::IncrementalAlterConfigs(req),
+        )
+        .await
+    else {
+        panic!()
+    };
+    let res = &r.responses[0];
+    (
+        res.error_code,
+        res.error_message.as_ref().map(|m| m.to_string()),
+    )
+}
+
+/// Operations of one IncrementalAlterConfigs resource: (key, operation, value).
+type Ops<'a> = &'a [(&'a str, i8, Option<&'a str>)];
+
+const SET: i8 = 0;
+const DELETE: i8 = 1;
+const APPEND: i8 = 2;
+const SUBTRACT: i8 = 3;
+const TOPIC: i8 = 2;
+const BROKER: i8 = 4;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_alter_configs_changes_topics_live_and_durably() {
+    let mut broker = TestBroker::start(&[]).await;
+    let mut c = broker.client().await;
+    let id = create_topic(&mut c, "alter", 1, &[]).await;
+    for v in 0..=1 {
+        // validate_only changes nothing.
+        assert_eq!(
+            incremental(
+                &mut c,
+                v,
+                TOPIC,
+                "alter",
+                &[("retention.ms", SET, Some("1000"))],
+                true
+            )
+            .await
+            .0,
+            0
+        );
+        let r = describe(&mut c, 4, TOPIC, "alter", Some(&["retention.ms"]), false).await;
+        assert_eq!(entry(&r, "retention.ms").1, 5, "v{v}: still the default");
+    }
+    assert_eq!(
+        incremental(
+            &mut c,
+            1,
+            TOPIC,
+            "alter",
+            &[
+                ("retention.ms", SET, Some("3600000")),
+                ("max.message.bytes", SET, Some("100")),
+                ("cleanup.policy", APPEND, Some("compact"))
+            ],
+            false
+        )
+        .await
+        .0,
+        0
+    );
+    let r = describe(&mut c, 4, TOPIC, "alter", None, false).await;
+    assert_eq!(
+        (entry(&r, "retention.ms").0, entry(&r, "retention.ms").1),
+        (s("3600000"), 1)
+    );
+    assert_eq!(entry(&r, "cleanup.policy").0, s("delete,compact"));
+    // Live: the new max.message.bytes refuses a larger batch at once.
+    let keyed = rivulet::test_support::batch_with_keys(
+        5,
+        kafka_protocol::records::Compression::None,
+        1_000,
+        true,
+    );
+    assert!(keyed.len() > 100, "{} bytes", keyed.len());
+    assert_eq!(
+        crate::every_version::produce(&mut c, 9, "alter", id, 0, keyed, -1)
+            .await
+            .0,
+        10,
+        "MESSAGE_TOO_LARGE"
+    );
+    // SUBTRACT, DELETE; and the errors.
+    assert_eq!(
+        incremental(
+            &mut c,
+            1,
+            TOPIC,
+            "alter",
+            &[
+                ("cleanup.policy", SUBTRACT, Some("delete")),
+                ("max.message.bytes", DELETE, None)
+            ],
+            false
+        )
+        .await
+        .0,
+        0
+    );
+    let cases: &[(&str, Ops, i16)] = &[
+        ("alter", &[("retention.ms", APPEND, Some("5"))], 40), // not a list
+        ("alter", &[("no.such.config", SET, Some("1"))], 40),  // unknown name
+        ("alter", &[("retention.ms", SET, Some("soon"))], 40), // bad value
+        ("alter", &[("retention.ms", SET, None)], 42),         // null value
+        ("alter", &[("retention.ms", 9, Some("1"))], 42),      // unknown operation
+        ("missing", &[("retention.ms", SET, Some("1"))], 3),   // unknown topic
+        ("missing", &[("no.such.config", SET, Some("1"))], 40), // validated before existence
+        ("", &[("retention.ms", SET, Some("1"))], 42),         // default topic resource
+    ];
+    for (topic, ops, want) in cases {
+        assert_eq!(
+            incremental(&mut c, 1, TOPIC, topic, ops, false).await.0,
+            *want,
+            "{topic} {ops:?}"
+        );
+    }
+    // The broker: its own id or "", nothing dynamic yet; another id is INVALID_REQUEST.
+    assert_eq!(
+        incremental(
+            &mut c,
+            1,
+            BROKER,
+            "7",
+            &[("log.retention.ms", SET, Some("1"))],
+            false
+        )
+        .await
+        .0,
+        42
+    );
+    assert_eq!(incremental(&mut c, 1, BROKER, "1", &[], false).await.0, 0);
+    // Persisted: the same values after a restart.
+    broker.restart(&[]).await;
+    let mut c = broker.client().await;
+    let r = describe(&mut c, 4, TOPIC, "alter", None, false).await;
+    assert_eq!(
+        (entry(&r, "retention.ms").0, entry(&r, "retention.ms").1),
+        (s("3600000"), 1)
+    );
+    assert_eq!(entry(&r, "cleanup.policy").0, s("compact"));
+    assert_eq!(
+        entry(&r, "max.message.bytes").1,
+        5,
+        "deleted: back to the default"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alter_configs_replaces_every_override() {
+    use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let broker = TestBroker::start(&[]).await;
+    let mut c = broker.client().await;
+    create_topic(
+        &mut c,
+        "legacy",
+        1,
+        &[("retention.ms", "1000"), ("segment.bytes", "1048576")],
+    )
+    .await;
+    for v in 0..=2 {
+        let req = AlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(TOPIC)
+                .with_resource_name(StrBytes::from_static_str("legacy"))
+                .with_configs(vec![AlterableConfig::default()
+                    .with_name(StrBytes::from_static_str("retention.ms"))
+                    .with_value(Some(StrBytes::from_string(format!("{}", 2000 + v))))]),
+            // The same resource twice: INVALID_REQUEST for both.
+            AlterConfigsResource::default()
+                .with_resource_type(TOPIC)
+                .with_resource_name(StrBytes::from_static_str("twice")),
+            AlterConfigsResource::default()
+                .with_resource_type(TOPIC)
+                .with_resource_name(StrBytes::from_static_str("twice")),
+        ]);
+        let ResponseKind::AlterConfigs(r) = c
+            .request(ApiKey::AlterConfigs, v, RequestKind::AlterConfigs(req))
+            .await
+        else {
+            panic!()
+        };
+        let codes: Vec<i16> = r.responses.iter().map(|x| x.error_code).collect();
+        assert_eq!(codes, vec![0, 42, 42], "v{v}");
+        let d = describe(&mut c, 4, TOPIC, "legacy", None, false).await;
+        assert_eq!(entry(&d, "retention.ms").0, format!("{}", 2000 + v));
+        assert_eq!(
+            entry(&d, "segment.bytes").1,
+            5,
+            "v{v}: overrides not sent are removed"
+        );
+    }
+}

@@ -13,6 +13,7 @@ use std::pin::Pin;
 
 use kafka_protocol::messages::ResponseKind;
 
+pub mod alter_configs;
 pub mod api_versions;
 pub mod configs;
 pub mod context;

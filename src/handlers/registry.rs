@@ -13,9 +13,10 @@ use kafka_protocol::protocol::Message;
 use super::context::RequestContext;
 use super::Reply;
 use super::{
-    api_versions, configs, delete_records, describe_cluster, describe_topic_partitions, fetch,
-    find_coordinator, group_admin, groups, list_offsets, log_dirs, metadata,
-    offset_for_leader_epoch, offsets, produce, producers, reassignments, topics, txn,
+    alter_configs, api_versions, configs, delete_records, describe_cluster,
+    describe_topic_partitions, fetch, find_coordinator, group_admin, groups, list_offsets,
+    log_dirs, metadata, offset_for_leader_epoch, offsets, produce, producers, reassignments,
+    topics, txn,
 };
 use crate::protocol::ApiRange;
 
@@ -93,6 +94,8 @@ pub static APIS: &[Api] = &[
     api!(CreatePartitions, CreatePartitionsRequest, reply topics::create_partitions),
     api!(DeleteRecords, DeleteRecordsRequest, reply delete_records::handle),
     api!(DescribeConfigs, DescribeConfigsRequest, now configs::describe_configs),
+    api!(AlterConfigs, AlterConfigsRequest, reply alter_configs::alter_configs),
+    api!(IncrementalAlterConfigs, IncrementalAlterConfigsRequest, reply alter_configs::incremental_alter_configs),
     api!(DescribeLogDirs, DescribeLogDirsRequest, now log_dirs::handle),
     api!(InitProducerId, InitProducerIdRequest, reply producers::init_producer_id),
     api!(DescribeProducers, DescribeProducersRequest, now producers::describe_producers),

@@ -390,6 +390,37 @@ impl TopicRegistry {
         self.persist()
     }
 
+    /// Replaces a topic's overrides (AlterConfigs, IncrementalAlterConfigs): validated as at
+    /// creation, persisted in `topics.json` before it takes effect, then applied live to every
+    /// partition (retention, segment size, message size, timestamp type and cleanup policy
+    /// take effect from the next append or check). Names and values are validated before the
+    /// topic is looked up, as Kafka's controller does. Blocking.
+    pub fn alter_config(
+        &self,
+        name: &str,
+        overrides: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        let config =
+            Arc::new(TopicConfig::new(overrides, &self.config).map_err(TopicError::InvalidConfig)?);
+        let _admin = self.admin.lock();
+        let topic = self
+            .get(name)
+            .ok_or_else(|| TopicError::Unknown(name.to_string()))?;
+        if validate_only {
+            return Ok(());
+        }
+        let previous = std::mem::replace(&mut *topic.config.write(), config.clone());
+        if let Err(e) = self.persist() {
+            *topic.config.write() = previous;
+            return Err(e);
+        }
+        for partition in topic.partitions() {
+            partition.set_config(config.clone());
+        }
+        Ok(())
+    }
+
     /// Writes the topic table atomically: temp file, fsync, rename, fsync of the directory.
     fn persist(&self) -> Result<(), TopicError> {
         let mut internal: Vec<InternalRecord> = self

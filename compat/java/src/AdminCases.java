@@ -31,6 +31,7 @@ final class AdminCases {
         CompatSuite.CASES.put("admin_describe_topics_by_id_and_paged", AdminCases::describeTopics);
         CompatSuite.CASES.put("admin_elect_leaders_and_reassignments", AdminCases::electAndReassign);
         CompatSuite.CASES.put("admin_describe_log_dirs", AdminCases::describeLogDirs);
+        CompatSuite.CASES.put("admin_incremental_alter_configs", AdminCases::alterConfigs);
     }
 
     static List<Integer> indexes(TopicDescription d) {
@@ -63,6 +64,43 @@ final class AdminCases {
                 throw new CompatSuite.Failure("describing an unknown topic id succeeded");
             } catch (ExecutionException e) {
                 CompatSuite.check(e.getCause() instanceof UnknownTopicIdException, "unknown id: want UnknownTopicIdException, got " + e.getCause());
+            }
+        }
+    }
+
+    static String configValue(Admin a, String topic, String key) throws Exception {
+        var res = new org.apache.kafka.common.config.ConfigResource(org.apache.kafka.common.config.ConfigResource.Type.TOPIC, topic);
+        return a.describeConfigs(List.of(res)).all().get(20, TimeUnit.SECONDS).get(res).get(key).value();
+    }
+
+    /** incrementalAlterConfigs on a topic with SET, APPEND, SUBTRACT, DELETE and validateOnly. */
+    static void alterConfigs() throws Exception {
+        String t = CompatSuite.createTopic("alterconf", 1);
+        var res = new org.apache.kafka.common.config.ConfigResource(org.apache.kafka.common.config.ConfigResource.Type.TOPIC, t);
+        try (Admin a = CompatSuite.admin()) {
+            java.util.function.BiFunction<String, String, org.apache.kafka.clients.admin.ConfigEntry> e =
+                org.apache.kafka.clients.admin.ConfigEntry::new;
+            a.incrementalAlterConfigs(Map.of(res, List.of(
+                    new org.apache.kafka.clients.admin.AlterConfigOp(e.apply("retention.ms", "1000"), org.apache.kafka.clients.admin.AlterConfigOp.OpType.SET))),
+                new org.apache.kafka.clients.admin.AlterConfigsOptions().validateOnly(true)).all().get(20, TimeUnit.SECONDS);
+            CompatSuite.checkEq(configValue(a, t, "retention.ms"), "604800000", "retention.ms after a validateOnly change");
+            a.incrementalAlterConfigs(Map.of(res, List.of(
+                new org.apache.kafka.clients.admin.AlterConfigOp(e.apply("retention.ms", "3600000"), org.apache.kafka.clients.admin.AlterConfigOp.OpType.SET),
+                new org.apache.kafka.clients.admin.AlterConfigOp(e.apply("cleanup.policy", "compact"), org.apache.kafka.clients.admin.AlterConfigOp.OpType.APPEND)))).all().get(20, TimeUnit.SECONDS);
+            CompatSuite.checkEq(configValue(a, t, "retention.ms"), "3600000", "retention.ms after SET");
+            CompatSuite.checkEq(configValue(a, t, "cleanup.policy"), "delete,compact", "cleanup.policy after APPEND compact");
+            a.incrementalAlterConfigs(Map.of(res, List.of(
+                new org.apache.kafka.clients.admin.AlterConfigOp(e.apply("cleanup.policy", "delete"), org.apache.kafka.clients.admin.AlterConfigOp.OpType.SUBTRACT),
+                new org.apache.kafka.clients.admin.AlterConfigOp(e.apply("retention.ms", null), org.apache.kafka.clients.admin.AlterConfigOp.OpType.DELETE)))).all().get(20, TimeUnit.SECONDS);
+            CompatSuite.checkEq(configValue(a, t, "cleanup.policy"), "compact", "cleanup.policy after SUBTRACT delete");
+            CompatSuite.checkEq(configValue(a, t, "retention.ms"), "604800000", "retention.ms after DELETE");
+            try {
+                a.incrementalAlterConfigs(Map.of(res, List.of(new org.apache.kafka.clients.admin.AlterConfigOp(
+                    e.apply("retention.ms", "5"), org.apache.kafka.clients.admin.AlterConfigOp.OpType.APPEND)))).all().get(20, TimeUnit.SECONDS);
+                throw new CompatSuite.Failure("APPEND to retention.ms (not a list) succeeded");
+            } catch (ExecutionException ex) {
+                CompatSuite.check(ex.getCause() instanceof org.apache.kafka.common.errors.InvalidConfigurationException,
+                    "APPEND to a non-list config: want InvalidConfigurationException, got " + ex.getCause());
             }
         }
     }

@@ -1,0 +1,365 @@
+//! AlterConfigs (API 33, v0-2) and IncrementalAlterConfigs (API 44, v0-1): topic settings
+//! changed live and persisted (Kafka's `ConfigAdminManager` on the broker, then the
+//! controller's `ConfigurationControlManager`).
+//!
+//! Per resource, in Kafka's order:
+//! - A resource named twice in one request: INVALID_REQUEST for each.
+//! - TOPIC:
+//!   - ALTER_CONFIGS on the topic (TOPIC_AUTHORIZATION_FAILED, checked before existence).
+//!   - The name: empty is INVALID_REQUEST, illegal INVALID_TOPIC_EXCEPTION.
+//!   - The operations: a null value outside DELETE, a key twice or an unknown operation is
+//!     INVALID_REQUEST; APPEND/SUBTRACT on a setting that is not a list is INVALID_CONFIG.
+//!   - Names and values are validated before existence (INVALID_CONFIG even for an unknown
+//!     topic), then the topic must exist (UNKNOWN_TOPIC_OR_PARTITION).
+//!   - AlterConfigs replaces every override; IncrementalAlterConfigs changes the named ones.
+//!     `validate_only` stops after validation.
+//! - BROKER: the name must be "" or this node's id (INVALID_REQUEST). This broker has no
+//!   dynamically updatable setting yet, so any key is INVALID_REQUEST "Cannot update these
+//!   configs dynamically", Kafka's answer for its read-only settings.
+//! - Other types (GROUP, CLIENT_METRICS, BROKER_LOGGER): INVALID_REQUEST, unsupported here yet.
+//!
+//! The change is persisted in `topics.json` before the answer and applied to every partition.
+
+use std::collections::{BTreeMap, HashMap};
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::{
+    alter_configs_response, incremental_alter_configs_response, AlterConfigsRequest,
+    AlterConfigsResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+    ResponseKind,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::context::{AclOperation, RequestContext, Resource, ResourceType};
+use super::{error_codes, Reply};
+use crate::broker::Broker;
+use crate::topics::config::lookup;
+use crate::topics::{validate_topic_name, TopicError};
+
+/// `ConfigResource.Type` codes.
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+
+/// Topic settings of Kafka's type LIST (APPEND and SUBTRACT apply to them only).
+const LIST_CONFIGS: [&str; 3] = [
+    "cleanup.policy",
+    "leader.replication.throttled.replicas",
+    "follower.replication.throttled.replicas",
+];
+
+/// One operation on one setting.
+#[derive(Debug, Clone)]
+enum Op {
+    Set(String),
+    Delete,
+    Append(String),
+    Subtract(String),
+}
+
+/// One resource of a request, in a shape both APIs share.
+struct Change {
+    resource_type: i8,
+    name: String,
+    ops: Result<Vec<(String, Op)>, String>,
+    /// AlterConfigs: the settings given replace every override.
+    replace: bool,
+}
+
+type Outcome = Option<(ResponseError, String)>;
+
+fn invalid(message: impl Into<String>) -> Outcome {
+    Some((ResponseError::InvalidRequest, message.into()))
+}
+
+/// IncrementalAlterConfigs: SET, DELETE, APPEND, SUBTRACT.
+pub fn incremental_alter_configs(
+    ctx: &RequestContext<'_>,
+    req: IncrementalAlterConfigsRequest,
+) -> Reply {
+    let changes: Vec<Change> = req
+        .resources
+        .into_iter()
+        .map(|r| Change {
+            resource_type: r.resource_type,
+            name: r.resource_name.to_string(),
+            ops: r
+                .configs
+                .into_iter()
+                .map(|c| {
+                    let name = c.name.to_string();
+                    let value = c.value.map(|v| v.to_string());
+                    let op = match (c.config_operation, value) {
+                        (1, _) => Op::Delete,
+                        (0, Some(v)) => Op::Set(v),
+                        (2, Some(v)) => Op::Append(v),
+                        (3, Some(v)) => Op::Subtract(v),
+                        (0..=3, None) => {
+                            return Err(format!("Null value not supported for : {name}"))
+                        }
+                        (other, _) => {
+                            return Err(format!("Unknown alter config operation {other}"))
+                        }
+                    };
+                    Ok((name, op))
+                })
+                .collect(),
+            replace: false,
+        })
+        .collect();
+    let failed =
+        || ResponseKind::IncrementalAlterConfigs(IncrementalAlterConfigsResponse::default());
+    run(ctx, changes, req.validate_only, failed, |results| {
+        ResponseKind::IncrementalAlterConfigs(
+            IncrementalAlterConfigsResponse::default().with_responses(
+                results
+                    .into_iter()
+                    .map(|(t, name, outcome)| {
+                        let (code, message) = split(outcome);
+                        incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                            .with_resource_type(t)
+                            .with_resource_name(StrBytes::from_string(name))
+                            .with_error_code(code)
+                            .with_error_message(message)
+                    })
+                    .collect(),
+            ),
+        )
+    })
+}
+
+/// AlterConfigs: the given settings become the resource's whole set of overrides.
+pub fn alter_configs(ctx: &RequestContext<'_>, req: AlterConfigsRequest) -> Reply {
+    let changes: Vec<Change> = req
+        .resources
+        .into_iter()
+        .map(|r| Change {
+            resource_type: r.resource_type,
+            name: r.resource_name.to_string(),
+            ops: r
+                .configs
+                .into_iter()
+                .map(|c| {
+                    let name = c.name.to_string();
+                    match c.value {
+                        Some(v) => Ok((name, Op::Set(v.to_string()))),
+                        None => Err(format!("Null value not supported for : {name}")),
+                    }
+                })
+                .collect(),
+            replace: true,
+        })
+        .collect();
+    let failed = || ResponseKind::AlterConfigs(AlterConfigsResponse::default());
+    run(ctx, changes, req.validate_only, failed, |results| {
+        ResponseKind::AlterConfigs(
+            AlterConfigsResponse::default().with_responses(
+                results
+                    .into_iter()
+                    .map(|(t, name, outcome)| {
+                        let (code, message) = split(outcome);
+                        alter_configs_response::AlterConfigsResourceResponse::default()
+                            .with_resource_type(t)
+                            .with_resource_name(StrBytes::from_string(name))
+                            .with_error_code(code)
+                            .with_error_message(message)
+                    })
+                    .collect(),
+            ),
+        )
+    })
+}
+
+fn split(outcome: Outcome) -> (i16, Option<StrBytes>) {
+    match outcome {
+        None => (0, None),
+        Some((code, message)) => (code.code(), Some(StrBytes::from_string(message))),
+    }
+}
+
+type Results = Vec<(i8, String, Outcome)>;
+
+/// Authorizes now (in request order), then applies the changes on the blocking pool: each
+/// topic change is persisted before the answer.
+fn run(
+    ctx: &RequestContext<'_>,
+    changes: Vec<Change>,
+    validate_only: bool,
+    failed: fn() -> ResponseKind,
+    respond: fn(Results) -> ResponseKind,
+) -> Reply {
+    let mut seen: HashMap<(i8, String), usize> = HashMap::new();
+    for c in &changes {
+        *seen.entry((c.resource_type, c.name.clone())).or_default() += 1;
+    }
+    let planned: Vec<(Change, Outcome)> = changes
+        .into_iter()
+        .map(|c| {
+            let outcome = if seen[&(c.resource_type, c.name.clone())] > 1 {
+                invalid("Each resource must appear at most once.")
+            } else {
+                precheck(ctx, &c)
+            };
+            (c, outcome)
+        })
+        .collect();
+    let broker = ctx.broker.clone();
+    Reply::blocking(
+        move || {
+            let results = planned
+                .into_iter()
+                .map(|(c, outcome)| {
+                    let outcome = outcome.or_else(|| apply(&broker, &c, validate_only));
+                    (c.resource_type, c.name, outcome)
+                })
+                .collect();
+            respond(results)
+        },
+        failed,
+    )
+}
+
+/// The checks that need the request context (authorization) or no log: None to go on.
+fn precheck(ctx: &RequestContext<'_>, c: &Change) -> Outcome {
+    match c.resource_type {
+        RESOURCE_TOPIC => {
+            if !ctx.authorize(AclOperation::AlterConfigs, Resource::Topic(&c.name)) {
+                let code = error_codes::denied(ResourceType::Topic);
+                return Some((code, code.to_string()));
+            }
+            if c.name.is_empty() {
+                return invalid("Default topic resources are not allowed.");
+            }
+            if let Err(e) = validate_topic_name(&c.name) {
+                return Some((error_codes::topic_error(&e), e.to_string()));
+            }
+            ops_error(c)
+        }
+        RESOURCE_BROKER => {
+            let node = ctx.broker.config.node_id;
+            if !c.name.is_empty() && c.name != node.to_string() {
+                return invalid(format!(
+                    "Unexpected broker id, expected {node}, but received {}",
+                    c.name
+                ));
+            }
+            if let Some(e) = ops_error(c) {
+                return Some(e);
+            }
+            if !ctx.authorize(AclOperation::AlterConfigs, Resource::Cluster) {
+                let code = error_codes::denied(ResourceType::Cluster);
+                return Some((code, code.to_string()));
+            }
+            let keys: Vec<&str> = c
+                .ops
+                .as_ref()
+                .map(|ops| ops.iter().map(|(k, _)| k.as_str()).collect())
+                .unwrap_or_default();
+            if keys.is_empty() {
+                return None;
+            }
+            invalid(format!(
+                "Cannot update these configs dynamically: [{}]",
+                keys.join(", ")
+            ))
+        }
+        other => invalid(format!(
+            "Unsupported resource type {other} for altering configs"
+        )),
+    }
+}
+
+/// Malformed operations: a null value, a key named twice.
+fn ops_error(c: &Change) -> Outcome {
+    match &c.ops {
+        Err(message) => invalid(message.clone()),
+        Ok(ops) => {
+            let mut keys = std::collections::HashSet::new();
+            match ops.iter().find(|(k, _)| !keys.insert(k.as_str())) {
+                Some((k, _)) => invalid(format!("Duplicate key {k} in the request")),
+                None => None,
+            }
+        }
+    }
+}
+
+/// Applies a topic change (blocking: the topic table is written).
+fn apply(broker: &Broker, c: &Change, validate_only: bool) -> Outcome {
+    let Ok(ops) = &c.ops else {
+        return invalid("malformed operations");
+    };
+    if c.resource_type != RESOURCE_TOPIC {
+        // A BROKER resource with nothing to change.
+        return None;
+    }
+    let current = broker
+        .topics
+        .get(&c.name)
+        .map(|t| t.config().overrides().clone())
+        .unwrap_or_default();
+    let mut next: BTreeMap<String, String> = if c.replace { BTreeMap::new() } else { current };
+    for (key, op) in ops {
+        match op {
+            Op::Set(v) => {
+                next.insert(key.clone(), v.clone());
+            }
+            Op::Delete => {
+                next.remove(key);
+            }
+            Op::Append(v) | Op::Subtract(v) => {
+                let verb = if matches!(op, Op::Append(_)) {
+                    "APPEND"
+                } else {
+                    "SUBTRACT"
+                };
+                let Some(def) = lookup(key) else {
+                    return Some((
+                        ResponseError::InvalidConfig,
+                        format!("Unknown topic config name: {key}"),
+                    ));
+                };
+                if !LIST_CONFIGS.contains(&key.as_str()) {
+                    return Some((
+                        ResponseError::InvalidConfig,
+                        format!("Can't {verb} to key {key} because its type is not LIST."),
+                    ));
+                }
+                let base = next
+                    .get(key)
+                    .cloned()
+                    .unwrap_or_else(|| def.default.to_string());
+                let mut items: Vec<String> = parts(&base);
+                for item in parts(v) {
+                    if matches!(op, Op::Append(_)) {
+                        if !items.contains(&item) {
+                            items.push(item);
+                        }
+                    } else {
+                        items.retain(|i| *i != item);
+                    }
+                }
+                next.insert(key.clone(), items.join(","));
+            }
+        }
+    }
+    match broker.topics.alter_config(&c.name, next, validate_only) {
+        Ok(()) => {
+            if !validate_only {
+                tracing::info!(topic = %c.name, "topic configs altered");
+            }
+            None
+        }
+        Err(e @ TopicError::Unknown(_)) => Some((
+            ResponseError::UnknownTopicOrPartition,
+            format!("Topic {} does not exist: {e}", c.name),
+        )),
+        Err(e) => Some((error_codes::topic_error(&e), e.to_string())),
+    }
+}
+
+fn parts(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
