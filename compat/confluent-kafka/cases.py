@@ -909,6 +909,49 @@ def _(ctx):
              ("delete", ConfigSource.DEFAULT_CONFIG.value), "cleanup.policy (value, source)")
 
 
+@case("admin_incremental_alter_configs")
+def _(ctx):
+    """incremental_alter_configs on a topic: SET, APPEND, SUBTRACT, DELETE, validate_only, and
+    INVALID_CONFIG for APPEND to a setting that is not a list."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+    topic = create_topic(ctx, harness.unique_topic("alterconf"))
+    res = lambda *entries: ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=list(entries))  # noqa: E731
+
+    def alter(*entries, validate_only=False):
+        fs = admin(ctx).incremental_alter_configs([res(*entries)], validate_only=validate_only, request_timeout=15)
+        list(fs.values())[0].result(timeout=20)
+
+    def value(key):
+        r = ConfigResource(ConfigResource.Type.TOPIC, topic)
+        return admin(ctx).describe_configs([r], request_timeout=15)[r].result(timeout=20)[key].value
+
+    alter(ConfigEntry("retention.ms", "1000", incremental_operation=AlterConfigOpType.SET), validate_only=True)
+    check_eq(value("retention.ms"), "604800000", "retention.ms after validate_only")
+    alter(ConfigEntry("retention.ms", "3600000", incremental_operation=AlterConfigOpType.SET),
+          ConfigEntry("cleanup.policy", "compact", incremental_operation=AlterConfigOpType.APPEND))
+    check_eq((value("retention.ms"), value("cleanup.policy")), ("3600000", "delete,compact"), "after SET and APPEND")
+    alter(ConfigEntry("cleanup.policy", "delete", incremental_operation=AlterConfigOpType.SUBTRACT),
+          ConfigEntry("retention.ms", None, incremental_operation=AlterConfigOpType.DELETE))
+    check_eq((value("retention.ms"), value("cleanup.policy")), ("604800000", "compact"), "after SUBTRACT and DELETE")
+    try:
+        alter(ConfigEntry("retention.ms", "5", incremental_operation=AlterConfigOpType.APPEND))
+        raise harness.CaseFailure("APPEND to retention.ms (not a list) succeeded")
+    except KafkaException as e:
+        check_eq(e.args[0].code(), KafkaError.INVALID_CONFIG, "APPEND to a non-list setting")
+
+
+@case("admin_elect_leaders")
+def _(ctx):
+    """elect_leaders on a single node: ELECTION_NOT_NEEDED for every partition."""
+    from confluent_kafka import ElectionType
+    topic = create_topic(ctx, harness.unique_topic("elect"), partitions=2)
+    tps = [TopicPartition(topic, 0), TopicPartition(topic, 1)]
+    result = admin(ctx).elect_leaders(ElectionType.PREFERRED, tps).result(timeout=20)
+    codes = sorted((tp.partition, err.code() if err else 0) for tp, err in result.items())
+    check_eq(codes, [(0, KafkaError.ELECTION_NOT_NEEDED), (1, KafkaError.ELECTION_NOT_NEEDED)],
+             "elect_leaders (partition, error)")
+
+
 @case("admin_delete_records")
 def _(ctx):
     from confluent_kafka import TopicPartition as TP
