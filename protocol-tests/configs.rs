@@ -306,7 +306,7 @@ async fn incremental_alter_configs_changes_topics_live_and_durably() {
             "{topic} {ops:?}"
         );
     }
-    // The broker: its own id or "", nothing dynamic yet; another id is INVALID_REQUEST.
+    // The broker: its own id or ""; another id is INVALID_REQUEST.
     assert_eq!(
         incremental(
             &mut c,
@@ -321,9 +321,135 @@ async fn incremental_alter_configs_changes_topics_live_and_durably() {
         42
     );
     assert_eq!(incremental(&mut c, 1, BROKER, "1", &[], false).await.0, 0);
+    // Dynamic broker configs: the cluster default, then this broker's own value, over the
+    // static setting, for every topic without an override.
+    create_topic(&mut c, "follows", 1, &[]).await;
+    assert_eq!(
+        incremental(
+            &mut c,
+            1,
+            BROKER,
+            "",
+            &[("log.retention.ms", SET, Some("1000"))],
+            false
+        )
+        .await
+        .0,
+        0
+    );
+    let r = describe(&mut c, 4, TOPIC, "follows", Some(&["retention.ms"]), true).await;
+    let (value, source, _, _, synonyms) = entry(&r, "retention.ms");
+    assert_eq!(
+        (value, source),
+        (s("1000"), 3),
+        "DYNAMIC_DEFAULT_BROKER_CONFIG"
+    );
+    assert_eq!(synonyms[0], (s("log.retention.ms"), s("1000"), 3));
+    assert_eq!(
+        incremental(
+            &mut c,
+            1,
+            BROKER,
+            "1",
+            &[("log.retention.ms", SET, Some("2000"))],
+            false
+        )
+        .await
+        .0,
+        0
+    );
+    let r = describe(&mut c, 4, TOPIC, "follows", Some(&["retention.ms"]), true).await;
+    let (value, source, _, _, synonyms) = entry(&r, "retention.ms");
+    assert_eq!((value, source), (s("2000"), 2), "DYNAMIC_BROKER_CONFIG");
+    assert_eq!(
+        synonyms.iter().map(|x| x.2).collect::<Vec<_>>(),
+        vec![2, 3, 5]
+    );
+    let r = describe(
+        &mut c,
+        4,
+        BROKER,
+        "1",
+        Some(&["log.retention.ms", "num.partitions"]),
+        false,
+    )
+    .await;
+    assert_eq!(
+        (
+            entry(&r, "log.retention.ms").0,
+            entry(&r, "log.retention.ms").2
+        ),
+        (s("2000"), false)
+    );
+    assert!(entry(&r, "num.partitions").2, "num.partitions is read-only");
+    let r = describe(&mut c, 4, BROKER, "", None, false).await;
+    assert_eq!(entry(&r, "log.retention.ms").1, 3);
+    // Kafka answers INVALID_REQUEST for broker config errors: a read-only key, a bad value.
+    assert_eq!(
+        incremental(
+            &mut c,
+            1,
+            BROKER,
+            "1",
+            &[("num.partitions", SET, Some("3"))],
+            false
+        )
+        .await
+        .0,
+        42
+    );
+    assert_eq!(
+        incremental(
+            &mut c,
+            1,
+            BROKER,
+            "1",
+            &[("log.retention.ms", SET, Some("x"))],
+            false
+        )
+        .await
+        .0,
+        42
+    );
+    assert_eq!(
+        incremental(
+            &mut c,
+            1,
+            BROKER,
+            "1",
+            &[("log.retention.ms", APPEND, Some("1"))],
+            false
+        )
+        .await
+        .0,
+        40
+    );
     // Persisted: the same values after a restart.
     broker.restart(&[]).await;
     let mut c = broker.client().await;
+    let r = describe(&mut c, 4, TOPIC, "follows", Some(&["retention.ms"]), false).await;
+    assert_eq!(
+        (entry(&r, "retention.ms").0, entry(&r, "retention.ms").1),
+        (s("2000"), 2)
+    );
+    assert_eq!(
+        incremental(
+            &mut c,
+            1,
+            BROKER,
+            "1",
+            &[("log.retention.ms", DELETE, None)],
+            false
+        )
+        .await
+        .0,
+        0
+    );
+    let r = describe(&mut c, 4, TOPIC, "follows", Some(&["retention.ms"]), false).await;
+    assert_eq!(
+        (entry(&r, "retention.ms").0, entry(&r, "retention.ms").1),
+        (s("1000"), 3)
+    );
     let r = describe(&mut c, 4, TOPIC, "alter", None, false).await;
     assert_eq!(
         (entry(&r, "retention.ms").0, entry(&r, "retention.ms").1),

@@ -13,9 +13,11 @@
 //!     topic), then the topic must exist (UNKNOWN_TOPIC_OR_PARTITION).
 //!   - AlterConfigs replaces every override; IncrementalAlterConfigs changes the named ones.
 //!     `validate_only` stops after validation.
-//! - BROKER: the name must be "" or this node's id (INVALID_REQUEST). This broker has no
-//!   dynamically updatable setting yet, so any key is INVALID_REQUEST "Cannot update these
-//!   configs dynamically", Kafka's answer for its read-only settings.
+//! - BROKER: the name must be "" (the cluster-wide default) or this node's id
+//!   (INVALID_REQUEST); ALTER_CONFIGS on the cluster. Only topic defaults change at runtime
+//!   (`topics::dynamic`): any other key, or an invalid value, is INVALID_REQUEST ("Cannot update
+//!   these configs dynamically"), as Kafka wraps broker config errors. Persisted in
+//!   `dynamic-broker-configs.json`; every topic without an override follows at once.
 //! - Other types (GROUP, CLIENT_METRICS, BROKER_LOGGER): INVALID_REQUEST, unsupported here yet.
 //!
 //! The change is persisted in `topics.json` before the answer and applied to every partition.
@@ -34,7 +36,8 @@ use super::context::{AclOperation, RequestContext, Resource, ResourceType};
 use super::{error_codes, Reply};
 use crate::broker::Broker;
 use crate::topics::config::lookup;
-use crate::topics::{validate_topic_name, TopicError};
+use crate::topics::dynamic::is_dynamic;
+use crate::topics::{validate_topic_name, Layer, TopicError};
 
 /// `ConfigResource.Type` codes.
 const RESOURCE_TOPIC: i8 = 2;
@@ -249,17 +252,22 @@ fn precheck(ctx: &RequestContext<'_>, c: &Change) -> Outcome {
                 let code = error_codes::denied(ResourceType::Cluster);
                 return Some((code, code.to_string()));
             }
-            let keys: Vec<&str> = c
+            let fixed: Vec<&str> = c
                 .ops
                 .as_ref()
-                .map(|ops| ops.iter().map(|(k, _)| k.as_str()).collect())
+                .map(|ops| {
+                    ops.iter()
+                        .map(|(k, _)| k.as_str())
+                        .filter(|k| !is_dynamic(k))
+                        .collect()
+                })
                 .unwrap_or_default();
-            if keys.is_empty() {
+            if fixed.is_empty() {
                 return None;
             }
             invalid(format!(
                 "Cannot update these configs dynamically: [{}]",
-                keys.join(", ")
+                fixed.join(", ")
             ))
         }
         other => invalid(format!(
@@ -287,9 +295,8 @@ fn apply(broker: &Broker, c: &Change, validate_only: bool) -> Outcome {
     let Ok(ops) = &c.ops else {
         return invalid("malformed operations");
     };
-    if c.resource_type != RESOURCE_TOPIC {
-        // A BROKER resource with nothing to change.
-        return None;
+    if c.resource_type == RESOURCE_BROKER {
+        return apply_broker(broker, c, ops, validate_only);
     }
     let current = broker
         .topics
@@ -352,6 +359,74 @@ fn apply(broker: &Broker, c: &Change, validate_only: bool) -> Outcome {
             ResponseError::UnknownTopicOrPartition,
             format!("Topic {} does not exist: {e}", c.name),
         )),
+        Err(e) => Some((error_codes::topic_error(&e), e.to_string())),
+    }
+}
+
+/// Applies a broker resource: the layer of this broker (its id) or the cluster default ("").
+fn apply_broker(broker: &Broker, c: &Change, ops: &[(String, Op)], validate_only: bool) -> Outcome {
+    let layer = if c.name.is_empty() {
+        Layer::Default
+    } else {
+        Layer::Broker
+    };
+    let current = broker.topics.dynamic_broker_configs().layer(layer).clone();
+    let mut next: BTreeMap<String, String> = if c.replace { BTreeMap::new() } else { current };
+    for (key, op) in ops {
+        match op {
+            Op::Set(v) => {
+                next.insert(key.clone(), v.clone());
+            }
+            Op::Delete => {
+                next.remove(key);
+            }
+            Op::Append(v) | Op::Subtract(v) => {
+                let verb = if matches!(op, Op::Append(_)) {
+                    "APPEND"
+                } else {
+                    "SUBTRACT"
+                };
+                if key != "log.cleanup.policy" {
+                    return Some((
+                        ResponseError::InvalidConfig,
+                        format!("Can't {verb} to key {key} because its type is not LIST."),
+                    ));
+                }
+                let base = next.get(key).cloned().unwrap_or_else(|| {
+                    broker
+                        .topics
+                        .effective()
+                        .raw
+                        .get(key)
+                        .cloned()
+                        .unwrap_or_default()
+                });
+                let mut items = parts(&base);
+                for item in parts(v) {
+                    if matches!(op, Op::Append(_)) {
+                        if !items.contains(&item) {
+                            items.push(item);
+                        }
+                    } else {
+                        items.retain(|i| *i != item);
+                    }
+                }
+                next.insert(key.clone(), items.join(","));
+            }
+        }
+    }
+    match broker
+        .topics
+        .alter_broker_config(layer, next, validate_only)
+    {
+        Ok(()) => {
+            if !validate_only {
+                tracing::info!(broker = %c.name, "dynamic broker configs altered");
+            }
+            None
+        }
+        // Kafka wraps a broker config's validation failure in INVALID_REQUEST.
+        Err(TopicError::InvalidRequest(message)) => invalid(message),
         Err(e) => Some((error_codes::topic_error(&e), e.to_string())),
     }
 }

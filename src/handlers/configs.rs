@@ -13,7 +13,9 @@ use super::error_codes;
 use crate::broker::Broker;
 use crate::config::{Config, BROKER_DEFAULTS};
 use crate::topics::config::{Kind, TOPIC_CONFIGS};
+use crate::topics::dynamic::is_dynamic;
 use crate::topics::validate_topic_name;
+use crate::topics::DynamicBrokerConfigs;
 
 /// `ConfigResource.Type` codes.
 const RESOURCE_TOPIC: i8 = 2;
@@ -21,6 +23,8 @@ const RESOURCE_BROKER: i8 = 4;
 
 /// `DescribeConfigsResponse.ConfigSource` codes.
 const SOURCE_DYNAMIC_TOPIC: i8 = 1;
+const SOURCE_DYNAMIC_BROKER: i8 = 2;
+const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
 const SOURCE_STATIC_BROKER: i8 = 4;
 const SOURCE_DEFAULT: i8 = 5;
 
@@ -66,7 +70,11 @@ pub fn describe_configs(
                     Err(denied(ResourceType::Cluster))
                 }
                 RESOURCE_TOPIC => topic_entries(broker, &name),
-                RESOURCE_BROKER => broker_entries(&broker.config, &name),
+                RESOURCE_BROKER => broker_entries(
+                    &broker.config,
+                    &broker.topics.dynamic_broker_configs(),
+                    &name,
+                ),
                 other => Err((
                     ResponseError::InvalidRequest,
                     format!("Unsupported resource type {other} for DescribeConfigs"),
@@ -144,6 +152,7 @@ fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ResponseErr
     let config = topic.config();
     let overrides = config.overrides();
     let broker_config = &broker.config;
+    let dynamic = broker.topics.dynamic_broker_configs();
     Ok(TOPIC_CONFIGS
         .iter()
         .map(|def| {
@@ -153,6 +162,7 @@ fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ResponseErr
             }
             // The broker key's value stands in for the topic's when it has no override.
             if let Some(key) = def.broker_key {
+                dynamic_synonyms(&dynamic, key, &mut synonyms);
                 if let Some(v) = static_value(broker_config, key) {
                     synonyms.push((key.to_string(), v, SOURCE_STATIC_BROKER));
                 }
@@ -175,10 +185,42 @@ fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ResponseErr
         .collect())
 }
 
-fn broker_entries(config: &Config, name: &str) -> Result<Vec<Entry>, (ResponseError, String)> {
-    // An empty name asks for the cluster-wide dynamic defaults, of which there are none.
+/// The dynamic values of a broker key, most specific first (Kafka's synonym order).
+fn dynamic_synonyms(
+    dynamic: &DynamicBrokerConfigs,
+    key: &str,
+    out: &mut Vec<(String, String, i8)>,
+) {
+    if let Some(v) = dynamic.broker.get(key) {
+        out.push((key.to_string(), v.clone(), SOURCE_DYNAMIC_BROKER));
+    }
+    if let Some(v) = dynamic.default.get(key) {
+        out.push((key.to_string(), v.clone(), SOURCE_DYNAMIC_DEFAULT_BROKER));
+    }
+}
+
+fn broker_entries(
+    config: &Config,
+    dynamic: &DynamicBrokerConfigs,
+    name: &str,
+) -> Result<Vec<Entry>, (ResponseError, String)> {
+    // An empty name asks for the cluster-wide dynamic defaults.
     if name.is_empty() {
-        return Ok(Vec::new());
+        return Ok(dynamic
+            .default
+            .iter()
+            .map(|(k, v)| Entry {
+                name: k.clone(),
+                value: v.clone(),
+                source: SOURCE_DYNAMIC_DEFAULT_BROKER,
+                read_only: false,
+                config_type: TOPIC_CONFIGS
+                    .iter()
+                    .find(|d| d.broker_key == Some(k.as_str()))
+                    .map_or_else(|| guess_type(k, v), |d| kind_type(d.kind)),
+                synonyms: vec![(k.clone(), v.clone(), SOURCE_DYNAMIC_DEFAULT_BROKER)],
+            })
+            .collect());
     }
     if name.parse::<i32>() != Ok(config.node_id) {
         return Err((
@@ -202,6 +244,7 @@ fn broker_entries(config: &Config, name: &str) -> Result<Vec<Entry>, (ResponseEr
                 .unwrap_or_default()
                 .to_string();
             let mut synonyms = Vec::new();
+            dynamic_synonyms(dynamic, key, &mut synonyms);
             if let Some(v) = static_value(config, key) {
                 synonyms.push((key.to_string(), v, SOURCE_STATIC_BROKER));
             }
@@ -211,8 +254,8 @@ fn broker_entries(config: &Config, name: &str) -> Result<Vec<Entry>, (ResponseEr
                 name: key.to_string(),
                 value,
                 source,
-                // No broker setting can be changed at runtime (no dynamic broker configs).
-                read_only: true,
+                // Only the topic defaults change at runtime (Kafka's DynamicLogConfig).
+                read_only: !is_dynamic(key),
                 config_type: topic_def
                     .map_or_else(|| guess_type(key, &synonyms[0].1), |d| kind_type(d.kind)),
                 synonyms,
@@ -294,7 +337,8 @@ mod tests {
             Some("3".to_string())
         );
         assert_eq!(static_value(&config, "log.retention.ms"), None);
-        let entries = broker_entries(&config, &config.node_id.to_string()).unwrap();
+        let none = DynamicBrokerConfigs::default();
+        let entries = broker_entries(&config, &none, &config.node_id.to_string()).unwrap();
         let parts = entries.iter().find(|e| e.name == "num.partitions").unwrap();
         assert_eq!(
             (parts.value.as_str(), parts.source),
@@ -309,9 +353,9 @@ mod tests {
             (retention.value.as_str(), retention.source),
             ("604800000", SOURCE_DEFAULT)
         );
-        assert!(broker_entries(&config, "").unwrap().is_empty());
+        assert!(broker_entries(&config, &none, "").unwrap().is_empty());
         assert_eq!(
-            broker_entries(&config, "77").err().map(|e| e.0),
+            broker_entries(&config, &none, "77").err().map(|e| e.0),
             Some(ResponseError::InvalidRequest)
         );
     }

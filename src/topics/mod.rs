@@ -13,6 +13,7 @@
 //! so no user topic's partition directory can ever be theirs.
 
 pub mod config;
+pub mod dynamic;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ use crate::log::{write_atomically, LogError};
 use crate::partition::{Partition, PartitionContext};
 
 pub use config::TopicConfig;
+pub use dynamic::{DynamicBrokerConfigs, Layer};
 
 /// Name of the persisted topic table inside the data directory.
 const TOPICS_FILE: &str = "topics.json";
@@ -137,7 +139,12 @@ struct TopicTable {
 /// The registry of topics, backed by partition directories and `topics.json`.
 pub struct TopicRegistry {
     dir: PathBuf,
-    config: Config,
+    /// The static settings.
+    base: Config,
+    /// The dynamic broker settings (their file's content).
+    dynamic: RwLock<DynamicBrokerConfigs>,
+    /// `base` with the dynamic settings on top: what topic defaults resolve against.
+    config: RwLock<Arc<Config>>,
     partition_ctx: PartitionContext,
     by_name: DashMap<String, Arc<Topic>>,
     by_id: DashMap<Uuid, String>,
@@ -179,9 +186,13 @@ impl TopicRegistry {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => TopicTable::default(),
             Err(e) => return Err(e.into()),
         };
+        let dynamic = DynamicBrokerConfigs::load(dir)?;
+        let effective = Arc::new(dynamic.apply(config));
         let registry = TopicRegistry {
             dir: dir.to_path_buf(),
-            config: config.clone(),
+            base: config.clone(),
+            dynamic: RwLock::new(dynamic),
+            config: RwLock::new(effective),
             partition_ctx,
             by_name: DashMap::new(),
             by_id: DashMap::new(),
@@ -198,11 +209,12 @@ impl TopicRegistry {
                     rec.name
                 )));
             }
-            let topic_config = TopicConfig::new(rec.configs, config).unwrap_or_else(|reason| {
+            let effective = registry.effective();
+            let topic_config = TopicConfig::new(rec.configs, &effective).unwrap_or_else(|reason| {
                 // Stored overrides were valid when set; a broker that no longer accepts one
                 // keeps the topic with its defaults rather than refusing to start.
                 tracing::error!(topic = %rec.name, reason, "stored topic config invalid; using broker defaults");
-                TopicConfig::defaults(config)
+                TopicConfig::defaults(&effective)
             });
             let topic_config = Arc::new(topic_config);
             let mut partitions = Vec::with_capacity(rec.partitions as usize);
@@ -311,8 +323,9 @@ impl TopicRegistry {
         if replication_factor != 1 {
             return Err(TopicError::InvalidReplicationFactor(replication_factor));
         }
-        let topic_config =
-            Arc::new(TopicConfig::new(configs, &self.config).map_err(TopicError::InvalidConfig)?);
+        let topic_config = Arc::new(
+            TopicConfig::new(configs, &self.effective()).map_err(TopicError::InvalidConfig)?,
+        );
         let _admin = self.admin.lock();
         if self.by_name.contains_key(name) || self.internal.contains_key(name) {
             return Err(TopicError::AlreadyExists(name.to_string()));
@@ -401,8 +414,9 @@ impl TopicRegistry {
         overrides: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<(), TopicError> {
-        let config =
-            Arc::new(TopicConfig::new(overrides, &self.config).map_err(TopicError::InvalidConfig)?);
+        let config = Arc::new(
+            TopicConfig::new(overrides, &self.effective()).map_err(TopicError::InvalidConfig)?,
+        );
         let _admin = self.admin.lock();
         let topic = self
             .get(name)
@@ -417,6 +431,65 @@ impl TopicRegistry {
         }
         for partition in topic.partitions() {
             partition.set_config(config.clone());
+        }
+        Ok(())
+    }
+
+    /// The broker settings topic defaults resolve against (static with dynamic on top).
+    pub fn effective(&self) -> Arc<Config> {
+        self.config.read().clone()
+    }
+
+    /// The dynamic broker settings.
+    pub fn dynamic_broker_configs(&self) -> DynamicBrokerConfigs {
+        self.dynamic.read().clone()
+    }
+
+    /// Replaces one layer of the dynamic broker settings (AlterConfigs on a broker resource):
+    /// every key must be dynamic and its value valid; persisted before it takes effect, then
+    /// every topic's settings are resolved again and applied to its partitions. Blocking.
+    pub fn alter_broker_config(
+        &self,
+        layer: Layer,
+        settings: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        let fixed: Vec<&str> = settings
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !dynamic::is_dynamic(k))
+            .collect();
+        if !fixed.is_empty() {
+            return Err(TopicError::InvalidRequest(format!(
+                "Cannot update these configs dynamically: [{}]",
+                fixed.join(", ")
+            )));
+        }
+        for (k, v) in &settings {
+            dynamic::validate_dynamic(k, v).map_err(TopicError::InvalidRequest)?;
+        }
+        let _admin = self.admin.lock();
+        let mut next = self.dynamic.read().clone();
+        *next.layer_mut(layer) = settings;
+        let effective = Arc::new(next.apply(&self.base));
+        // Every topic must still resolve: a new default may clash with an override.
+        let mut resolved = Vec::new();
+        for topic in self.topics() {
+            let config = TopicConfig::new(topic.config().overrides().clone(), &effective)
+                .map_err(TopicError::InvalidRequest)?;
+            resolved.push((topic, Arc::new(config)));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        next.save(&self.dir)?;
+        *self.dynamic.write() = next;
+        *self.config.write() = effective;
+        for (topic, config) in resolved {
+            *topic.config.write() = config.clone();
+            for partition in topic.partitions() {
+                partition.set_config(config.clone());
+            }
         }
         Ok(())
     }

@@ -102,6 +102,20 @@ final class AdminCases {
                 CompatSuite.check(ex.getCause() instanceof org.apache.kafka.common.errors.InvalidConfigurationException,
                     "APPEND to a non-list config: want InvalidConfigurationException, got " + ex.getCause());
             }
+            // The broker: a cluster-wide dynamic default every topic without an override follows.
+            var clusterDefault = new org.apache.kafka.common.config.ConfigResource(org.apache.kafka.common.config.ConfigResource.Type.BROKER, "");
+            var op = (java.util.function.Function<org.apache.kafka.clients.admin.AlterConfigOp.OpType, Map<org.apache.kafka.common.config.ConfigResource, java.util.Collection<org.apache.kafka.clients.admin.AlterConfigOp>>>)
+                type -> Map.of(clusterDefault, List.of(new org.apache.kafka.clients.admin.AlterConfigOp(
+                    e.apply("log.retention.ms", type == org.apache.kafka.clients.admin.AlterConfigOp.OpType.DELETE ? null : "86400000"), type)));
+            try {
+                a.incrementalAlterConfigs(op.apply(org.apache.kafka.clients.admin.AlterConfigOp.OpType.SET)).all().get(20, TimeUnit.SECONDS);
+                var entry = a.describeConfigs(List.of(res)).all().get(20, TimeUnit.SECONDS).get(res).get("retention.ms");
+                CompatSuite.checkEq(entry.value() + " " + entry.source(), "86400000 DYNAMIC_DEFAULT_BROKER_CONFIG",
+                    "retention.ms after the broker default changed");
+            } finally {
+                a.incrementalAlterConfigs(op.apply(org.apache.kafka.clients.admin.AlterConfigOp.OpType.DELETE)).all().get(20, TimeUnit.SECONDS);
+            }
+            CompatSuite.checkEq(configValue(a, t, "retention.ms"), "604800000", "retention.ms after the broker default was deleted");
         }
     }
 
