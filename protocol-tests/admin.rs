@@ -506,3 +506,54 @@ async fn describe_log_dirs_at_every_version() {
         .collect();
     assert_eq!(names, vec!["dirs", "dirs-other"]);
 }
+
+/// KIP-320: Fetch and ListOffsets check the client's view of the leader epoch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_and_list_offsets_check_the_current_leader_epoch() {
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+    let broker = TestBroker::start(&[]).await;
+    let mut c = broker.client().await;
+    create_topic(&mut c, "epoch-check", 1, &[]).await;
+    for (epoch, want) in [(-1, 0), (0, 0), (4, 75)] {
+        let req = FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(0)
+            .with_min_bytes(1)
+            .with_max_bytes(1 << 20)
+            .with_session_epoch(-1)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(name("epoch-check"))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(0)
+                    .with_current_leader_epoch(epoch)
+                    .with_fetch_offset(0)
+                    .with_partition_max_bytes(1 << 20)])]);
+        let ResponseKind::Fetch(r) = c.request(ApiKey::Fetch, 12, RequestKind::Fetch(req)).await
+        else {
+            panic!()
+        };
+        assert_eq!(
+            r.responses[0].partitions[0].error_code, want,
+            "Fetch, epoch {epoch}"
+        );
+        let req = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(name("epoch-check"))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(0)
+                    .with_current_leader_epoch(epoch)
+                    .with_timestamp(-1)])]);
+        let ResponseKind::ListOffsets(r) = c
+            .request(ApiKey::ListOffsets, 7, RequestKind::ListOffsets(req))
+            .await
+        else {
+            panic!()
+        };
+        assert_eq!(
+            r.topics[0].partitions[0].error_code, want,
+            "ListOffsets, epoch {epoch}"
+        );
+    }
+}

@@ -159,6 +159,9 @@ fn read_all(broker: &Broker, req: &FetchRequest, version: i16, authorized: &[boo
                     .partition(fp.partition)
                     .ok_or(ResponseError::UnknownTopicOrPartition),
             };
+            // v9+: the consumer's view of the leader epoch (KIP-320).
+            let partition = partition
+                .and_then(|p| super::check_leader_epoch(&p, fp.current_leader_epoch).map(|()| p));
             let partition = match partition {
                 Ok(p) => p,
                 Err(code) => {

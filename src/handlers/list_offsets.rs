@@ -43,7 +43,13 @@ pub fn handle(ctx: &RequestContext<'_>, req: ListOffsetsRequest) -> ListOffsetsR
                         return resp
                             .with_error_code(error_codes::denied(ResourceType::Topic).code());
                     }
-                    match super::partition_of(topic.as_ref(), p.partition_index) {
+                    // v4+: the client's view of the leader epoch (KIP-320).
+                    let partition = super::partition_of(topic.as_ref(), p.partition_index)
+                        .and_then(|partition| {
+                            super::check_leader_epoch(&partition, p.current_leader_epoch)
+                                .map(|()| partition)
+                        });
+                    match partition {
                         Err(code) => resp.with_error_code(code.code()),
                         Ok(partition) => match lookup(&partition, p.timestamp, isolation) {
                             Ok(Some((offset, timestamp))) => resp

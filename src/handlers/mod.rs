@@ -51,6 +51,22 @@ pub fn partition_of(
         .ok_or(kafka_protocol::error::ResponseError::UnknownTopicOrPartition)
 }
 
+/// Kafka's `checkCurrentLeaderEpoch`: a client's view of the leader epoch (-1: none) older
+/// than the partition's is FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH.
+pub fn check_leader_epoch(
+    partition: &crate::partition::Partition,
+    current_leader_epoch: i32,
+) -> Result<(), kafka_protocol::error::ResponseError> {
+    use kafka_protocol::error::ResponseError;
+    let epoch = partition.leader_epoch();
+    match current_leader_epoch {
+        -1 => Ok(()),
+        e if e < epoch => Err(ResponseError::FencedLeaderEpoch),
+        e if e > epoch => Err(ResponseError::UnknownLeaderEpoch),
+        _ => Ok(()),
+    }
+}
+
 /// A response whose remaining work (an fsync, a long poll) runs after the next request on the
 /// same connection has started, while its place in the response order is kept. The future is
 /// lazy: it starts when the connection's writer reaches it, so a long poll's `max_wait_ms`

@@ -9,14 +9,13 @@
 //! ends at the log end offset, an older one where the next began, an unknown future one is
 //! (-1, -1).
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
 };
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::context::{AclOperation, RequestContext, Resource, ResourceType};
-use super::{error_codes, partition_of};
+use super::{check_leader_epoch, error_codes, partition_of};
 
 /// Answers an OffsetForLeaderEpoch request.
 pub fn handle(
@@ -47,12 +46,8 @@ pub fn handle(
                         Ok(partition) => partition,
                         Err(code) => return resp.with_error_code(code.code()),
                     };
-                    let current = partition.leader_epoch();
-                    if p.current_leader_epoch != -1 && p.current_leader_epoch < current {
-                        return resp.with_error_code(ResponseError::FencedLeaderEpoch.code());
-                    }
-                    if p.current_leader_epoch > current {
-                        return resp.with_error_code(ResponseError::UnknownLeaderEpoch.code());
+                    if let Err(code) = check_leader_epoch(&partition, p.current_leader_epoch) {
+                        return resp.with_error_code(code.code());
                     }
                     let (epoch, end) = partition.end_offset_for_epoch(p.leader_epoch);
                     resp.with_leader_epoch(epoch).with_end_offset(end)
