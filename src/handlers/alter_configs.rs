@@ -74,6 +74,23 @@ fn invalid(message: impl Into<String>) -> Outcome {
     Some((ResponseError::InvalidRequest, message.into()))
 }
 
+/// The per-resource answers; both APIs have a response type of this same shape.
+macro_rules! resource_responses {
+    ($ty:ty, $results:expr) => {
+        $results
+            .into_iter()
+            .map(|(t, name, outcome)| {
+                let (code, message) = split(outcome);
+                <$ty>::default()
+                    .with_resource_type(t)
+                    .with_resource_name(StrBytes::from_string(name))
+                    .with_error_code(code)
+                    .with_error_message(message)
+            })
+            .collect()
+    };
+}
+
 /// IncrementalAlterConfigs: SET, DELETE, APPEND, SUBTRACT.
 pub fn incremental_alter_configs(
     ctx: &RequestContext<'_>,
@@ -113,19 +130,10 @@ pub fn incremental_alter_configs(
         || ResponseKind::IncrementalAlterConfigs(IncrementalAlterConfigsResponse::default());
     run(ctx, changes, req.validate_only, failed, |results| {
         ResponseKind::IncrementalAlterConfigs(
-            IncrementalAlterConfigsResponse::default().with_responses(
+            IncrementalAlterConfigsResponse::default().with_responses(resource_responses!(
+                incremental_alter_configs_response::AlterConfigsResourceResponse,
                 results
-                    .into_iter()
-                    .map(|(t, name, outcome)| {
-                        let (code, message) = split(outcome);
-                        incremental_alter_configs_response::AlterConfigsResourceResponse::default()
-                            .with_resource_type(t)
-                            .with_resource_name(StrBytes::from_string(name))
-                            .with_error_code(code)
-                            .with_error_message(message)
-                    })
-                    .collect(),
-            ),
+            )),
         )
     })
 }
@@ -154,21 +162,12 @@ pub fn alter_configs(ctx: &RequestContext<'_>, req: AlterConfigsRequest) -> Repl
         .collect();
     let failed = || ResponseKind::AlterConfigs(AlterConfigsResponse::default());
     run(ctx, changes, req.validate_only, failed, |results| {
-        ResponseKind::AlterConfigs(
-            AlterConfigsResponse::default().with_responses(
+        ResponseKind::AlterConfigs(AlterConfigsResponse::default().with_responses(
+            resource_responses!(
+                alter_configs_response::AlterConfigsResourceResponse,
                 results
-                    .into_iter()
-                    .map(|(t, name, outcome)| {
-                        let (code, message) = split(outcome);
-                        alter_configs_response::AlterConfigsResourceResponse::default()
-                            .with_resource_type(t)
-                            .with_resource_name(StrBytes::from_string(name))
-                            .with_error_code(code)
-                            .with_error_message(message)
-                    })
-                    .collect(),
             ),
-        )
+        ))
     })
 }
 
@@ -290,7 +289,55 @@ fn ops_error(c: &Change) -> Outcome {
     }
 }
 
-/// Applies a topic change (blocking: the topic table is written).
+/// Applies the operations to `settings`: SET, DELETE, and APPEND/SUBTRACT on list settings.
+/// `list_base` tells a list's value when `settings` has none (`Ok(None)`: not a list; `Err`: an
+/// unknown key); both refusals are INVALID_CONFIG, as Kafka answers.
+fn apply_ops(
+    settings: &mut BTreeMap<String, String>,
+    ops: &[(String, Op)],
+    list_base: impl Fn(&str) -> Result<Option<String>, String>,
+) -> Outcome {
+    for (key, op) in ops {
+        let (items, append) = match op {
+            Op::Set(v) => {
+                settings.insert(key.clone(), v.clone());
+                continue;
+            }
+            Op::Delete => {
+                settings.remove(key);
+                continue;
+            }
+            Op::Append(v) => (v, true),
+            Op::Subtract(v) => (v, false),
+        };
+        let default = match list_base(key) {
+            Err(message) => return Some((ResponseError::InvalidConfig, message)),
+            Ok(None) => {
+                let verb = if append { "APPEND" } else { "SUBTRACT" };
+                return Some((
+                    ResponseError::InvalidConfig,
+                    format!("Can't {verb} to key {key} because its type is not LIST."),
+                ));
+            }
+            Ok(Some(default)) => default,
+        };
+        let base = settings.get(key).cloned().unwrap_or(default);
+        let mut list = parts(&base);
+        for item in parts(items) {
+            if append {
+                if !list.contains(&item) {
+                    list.push(item);
+                }
+            } else {
+                list.retain(|i| *i != item);
+            }
+        }
+        settings.insert(key.clone(), list.join(","));
+    }
+    None
+}
+
+/// Applies a resource that passed the prechecks (blocking: its settings are written).
 fn apply(broker: &Broker, c: &Change, validate_only: bool) -> Outcome {
     let Ok(ops) = &c.ops else {
         return invalid("malformed operations");
@@ -298,55 +345,21 @@ fn apply(broker: &Broker, c: &Change, validate_only: bool) -> Outcome {
     if c.resource_type == RESOURCE_BROKER {
         return apply_broker(broker, c, ops, validate_only);
     }
-    let current = broker
-        .topics
-        .get(&c.name)
-        .map(|t| t.config().overrides().clone())
-        .unwrap_or_default();
-    let mut next: BTreeMap<String, String> = if c.replace { BTreeMap::new() } else { current };
-    for (key, op) in ops {
-        match op {
-            Op::Set(v) => {
-                next.insert(key.clone(), v.clone());
-            }
-            Op::Delete => {
-                next.remove(key);
-            }
-            Op::Append(v) | Op::Subtract(v) => {
-                let verb = if matches!(op, Op::Append(_)) {
-                    "APPEND"
-                } else {
-                    "SUBTRACT"
-                };
-                let Some(def) = lookup(key) else {
-                    return Some((
-                        ResponseError::InvalidConfig,
-                        format!("Unknown topic config name: {key}"),
-                    ));
-                };
-                if !LIST_CONFIGS.contains(&key.as_str()) {
-                    return Some((
-                        ResponseError::InvalidConfig,
-                        format!("Can't {verb} to key {key} because its type is not LIST."),
-                    ));
-                }
-                let base = next
-                    .get(key)
-                    .cloned()
-                    .unwrap_or_else(|| def.default.to_string());
-                let mut items: Vec<String> = parts(&base);
-                for item in parts(v) {
-                    if matches!(op, Op::Append(_)) {
-                        if !items.contains(&item) {
-                            items.push(item);
-                        }
-                    } else {
-                        items.retain(|i| *i != item);
-                    }
-                }
-                next.insert(key.clone(), items.join(","));
-            }
-        }
+    let mut next = if c.replace {
+        BTreeMap::new()
+    } else {
+        broker
+            .topics
+            .get(&c.name)
+            .map(|t| t.config().overrides().clone())
+            .unwrap_or_default()
+    };
+    let list_base = |key: &str| match lookup(key) {
+        None => Err(format!("Unknown topic config name: {key}")),
+        Some(def) => Ok(LIST_CONFIGS.contains(&key).then(|| def.default.to_string())),
+    };
+    if let Some(error) = apply_ops(&mut next, ops, list_base) {
+        return Some(error);
     }
     match broker.topics.alter_config(&c.name, next, validate_only) {
         Ok(()) => {
@@ -370,50 +383,25 @@ fn apply_broker(broker: &Broker, c: &Change, ops: &[(String, Op)], validate_only
     } else {
         Layer::Broker
     };
-    let current = broker.topics.dynamic_broker_configs().layer(layer).clone();
-    let mut next: BTreeMap<String, String> = if c.replace { BTreeMap::new() } else { current };
-    for (key, op) in ops {
-        match op {
-            Op::Set(v) => {
-                next.insert(key.clone(), v.clone());
-            }
-            Op::Delete => {
-                next.remove(key);
-            }
-            Op::Append(v) | Op::Subtract(v) => {
-                let verb = if matches!(op, Op::Append(_)) {
-                    "APPEND"
-                } else {
-                    "SUBTRACT"
-                };
-                if key != "log.cleanup.policy" {
-                    return Some((
-                        ResponseError::InvalidConfig,
-                        format!("Can't {verb} to key {key} because its type is not LIST."),
-                    ));
-                }
-                let base = next.get(key).cloned().unwrap_or_else(|| {
-                    broker
-                        .topics
-                        .effective()
-                        .raw
-                        .get(key)
-                        .cloned()
-                        .unwrap_or_default()
-                });
-                let mut items = parts(&base);
-                for item in parts(v) {
-                    if matches!(op, Op::Append(_)) {
-                        if !items.contains(&item) {
-                            items.push(item);
-                        }
-                    } else {
-                        items.retain(|i| *i != item);
-                    }
-                }
-                next.insert(key.clone(), items.join(","));
-            }
-        }
+    let mut next = if c.replace {
+        BTreeMap::new()
+    } else {
+        broker.topics.dynamic_broker_configs().layer(layer).clone()
+    };
+    // The one list among the dynamic broker settings.
+    let list_base = |key: &str| {
+        Ok((key == "log.cleanup.policy").then(|| {
+            broker
+                .topics
+                .effective()
+                .raw
+                .get(key)
+                .cloned()
+                .unwrap_or_default()
+        }))
+    };
+    if let Some(error) = apply_ops(&mut next, ops, list_base) {
+        return Some(error);
     }
     match broker
         .topics
