@@ -12,6 +12,7 @@ use std::sync::Arc;
 use base64::Engine;
 use uuid::Uuid;
 
+use crate::cleaner::LogCleaner;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::coordinator::CoordinatorError;
@@ -81,6 +82,8 @@ pub struct BrokerState {
     pub groups: GroupCoordinator,
     /// The transaction coordinator (this node coordinates every transactional id).
     pub txn: TxnCoordinator,
+    /// Compacts `cleanup.policy=compact` partitions.
+    pub cleaner: Arc<LogCleaner>,
     /// Decides every ACL check (`handlers::context`).
     pub authorizer: Arc<dyn Authorizer>,
     /// Request latency per API.
@@ -174,6 +177,7 @@ impl Broker {
             producer_ids,
             groups,
             txn,
+            cleaner: Arc::new(LogCleaner::new(config.cleaner)),
             authorizer,
             metrics: RequestMetrics::default(),
             tasks,

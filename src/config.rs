@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::cleaner::CleanerConfig;
 use crate::group::GroupConfig;
 use crate::topics::config as topic_config;
 use crate::txn::TxnConfig;
@@ -62,6 +63,16 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("log.retention.bytes", "-1"),
     ("log.retention.check.interval.ms", "300000"),
     ("log.cleanup.policy", "delete"),
+    ("log.cleaner.enable", "true"),
+    ("log.cleaner.threads", "1"),
+    ("log.cleaner.dedupe.buffer.size", "134217728"),
+    ("log.cleaner.io.buffer.load.factor", "0.9"),
+    ("log.cleaner.io.buffer.size", "524288"),
+    (
+        "log.cleaner.io.max.bytes.per.second",
+        "1.7976931348623157E308",
+    ),
+    ("log.cleaner.backoff.ms", "15000"),
     ("log.message.timestamp.type", "CreateTime"),
     ("compression.type", "producer"),
     ("max.connections", "10000"),
@@ -162,6 +173,8 @@ pub struct Config {
     pub group: GroupConfig,
     /// The transaction coordinator's settings (`transaction.*`, `transactional.id.*`).
     pub txn: TxnConfig,
+    /// The log cleaner's settings (`log.cleaner.*`).
+    pub cleaner: CleanerConfig,
     /// Every setting as resolved, by Kafka name; the source of topic-config defaults.
     pub raw: BTreeMap<String, String>,
     /// Settings that came from a file, the environment or the command line rather than defaults.
@@ -237,6 +250,7 @@ impl Config {
             )? as u64,
             group: group_config(&raw)?,
             txn: txn_config(&raw)?,
+            cleaner: cleaner_config(&raw)?,
             raw,
             explicit,
         };
@@ -296,6 +310,37 @@ fn group_config(raw: &BTreeMap<String, String>) -> Result<GroupConfig, ConfigErr
         segment_bytes: parse_num(raw, "offsets.topic.segment.bytes", 14, int)? as u64,
         num_partitions: parse_num(raw, "offsets.topic.num.partitions", 1, int)? as i32,
         ..GroupConfig::default()
+    })
+}
+
+/// The log cleaner settings, with Kafka's bounds (`CleanerConfig`).
+fn cleaner_config(raw: &BTreeMap<String, String>) -> Result<CleanerConfig, ConfigError> {
+    let float = |key: &str, min: f64| -> Result<f64, ConfigError> {
+        match raw[key].trim().parse::<f64>() {
+            Ok(v) if v >= min && !v.is_nan() => Ok(v),
+            _ => Err(invalid(
+                key,
+                &raw[key],
+                &format!("must be a number of at least {min}"),
+            )),
+        }
+    };
+    let load_factor = float("log.cleaner.io.buffer.load.factor", 0.0)?;
+    if load_factor <= 0.0 || load_factor > 1.0 {
+        return Err(invalid(
+            "log.cleaner.io.buffer.load.factor",
+            &raw["log.cleaner.io.buffer.load.factor"],
+            "must be in (0, 1]",
+        ));
+    }
+    parse_num(raw, "log.cleaner.io.buffer.size", 0, i32::MAX as i64)?;
+    Ok(CleanerConfig {
+        enable: parse_bool(raw, "log.cleaner.enable")?,
+        threads: parse_num(raw, "log.cleaner.threads", 0, 64)? as usize,
+        dedupe_buffer_size: parse_num(raw, "log.cleaner.dedupe.buffer.size", 0, i64::MAX)? as u64,
+        load_factor,
+        io_max_bytes_per_second: float("log.cleaner.io.max.bytes.per.second", 0.0)?,
+        backoff_ms: parse_num(raw, "log.cleaner.backoff.ms", 0, i64::MAX)? as u64,
     })
 }
 

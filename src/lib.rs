@@ -35,6 +35,7 @@
 //! - No global lock on the hot path: per-partition and per-group locks, lock-free lookups.
 
 pub mod broker;
+pub mod cleaner;
 pub mod clock;
 pub mod config;
 pub mod connection;

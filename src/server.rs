@@ -191,6 +191,30 @@ fn start_background(broker: &Broker) {
             }
         },
     );
+    // Compaction: `log.cleaner.threads` loops, each cleaning the filthiest compacted partition
+    // round after round and resting `log.cleaner.backoff.ms` once none needs it.
+    if broker.config.cleaner.enable {
+        for _ in 0..broker.config.cleaner.threads {
+            let b = broker.clone();
+            let shutdown = broker.tasks.shutdown_signal();
+            tasks.every_period_blocking(
+                Duration::from_millis(broker.config.cleaner.backoff_ms.max(1)),
+                "log cleaner",
+                move || {
+                    let stop = || *shutdown.borrow();
+                    while !stop() {
+                        let partitions = b.topics.all_partitions();
+                        if b.cleaner
+                            .clean_filthiest(&partitions, b.now_ms(), &stop)
+                            .is_none()
+                        {
+                            break;
+                        }
+                    }
+                },
+            );
+        }
+    }
     // Idempotent producers idle for `producer.id.expiration.ms`, checked every
     // `producer.id.expiration.check.interval.ms`, as Kafka does.
     let b = broker.clone();

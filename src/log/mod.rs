@@ -13,6 +13,7 @@
 //! | `<base>.txnindex` | 34-byte entries, one per aborted transaction whose ABORT marker is in the segment: version i16 BE (0), producer id i64 BE, first offset i64 BE, last offset (the marker) i64 BE, last stable offset i64 BE; exists only while the segment has entries (see `txn_index`) |
 //! | `recovery-point` | one decimal offset R: everything below it is fsynced (see `recovery`) |
 //! | `log-start-offset` | one decimal offset: the log start DeleteRecords moved (absent until then) |
+//! | `cleaner-offset-checkpoint` | one decimal offset: the cleaner's first dirty offset (see `cleaning`) |
 //! | `leader-epoch-checkpoint` | Kafka's text format: version, count, `epoch start-offset` lines (see `epoch_cache`) |
 //!
 //! Kafka's transient suffixes are understood on open: `*.tmp` and `*.deleted` files are deleted,
@@ -50,12 +51,14 @@
 //! outside it with group commit).
 
 pub mod batch;
+mod cleaning;
 pub mod control;
 mod epoch_cache;
 mod error;
 pub mod files;
 mod offset_index;
 mod partition;
+pub mod records;
 mod recovery;
 mod segment;
 mod time_index;
@@ -68,6 +71,12 @@ pub use batch::{
     set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batches,
     validate_stored_batches, BatchError, BatchHeader, ValidBatches,
 };
+pub use cleaning::{
+    read_cleaner_checkpoint, write_cleaner_checkpoint, CleanedSegment, CleaningGuard,
+    SegmentBatches, SegmentSnapshot, CLEANER_CHECKPOINT_FILE,
+};
+#[cfg(test)]
+pub use cleaning::{reset_steps, CRASH_BEFORE_STEP};
 pub use control::{ControlError, EndTxnMarker, TxnResult};
 pub use epoch_cache::EpochEntry;
 pub use error::LogError;

@@ -153,15 +153,15 @@ pub struct ReadResult {
 }
 
 #[derive(Debug)]
-struct Inner {
-    config: LogConfig,
+pub(super) struct Inner {
+    pub(super) config: LogConfig,
     /// Never empty; the last one is active.
-    segments: Vec<Segment>,
-    log_start_offset: i64,
+    pub(super) segments: Vec<Segment>,
+    pub(super) log_start_offset: i64,
     /// Rolled segments not yet fsynced with their index files.
-    unsynced: Vec<SegmentFiles>,
+    pub(super) unsynced: Vec<SegmentFiles>,
     /// Persisted recovery point (see `recovery`).
-    recovery_point: i64,
+    pub(super) recovery_point: i64,
     epochs: EpochCache,
     /// A transaction index file was created since the directory was last fsynced.
     txn_dir_dirty: bool,
@@ -181,8 +181,12 @@ struct SyncState {
 /// The durable, segmented log of one partition.
 #[derive(Debug)]
 pub struct PartitionLog {
-    dir: PathBuf,
-    inner: Mutex<Inner>,
+    pub(super) dir: PathBuf,
+    pub(super) inner: Mutex<Inner>,
+    /// Held by whoever removes or replaces segments (cleaning, retention, DeleteRecords,
+    /// truncation) for as long as it works on them; never while waiting for `inner`'s holder
+    /// to need it (lock order: `maintenance` before `inner`).
+    pub(super) maintenance: Mutex<()>,
     sync_state: Mutex<SyncState>,
     sync_done: Condvar,
     /// Mirror of `sync_state.failure.is_some()` readable under the append lock.
@@ -204,7 +208,7 @@ impl Inner {
         &mut self.segments[last]
     }
 
-    fn log_end_offset(&self) -> i64 {
+    pub(super) fn log_end_offset(&self) -> i64 {
         self.active().next_offset()
     }
 
@@ -231,7 +235,7 @@ impl Inner {
     }
 
     /// Starts a new active segment at `new_base` (the log end, or a follower batch's base).
-    fn roll(&mut self, dir: &Path, new_base: i64, now_ms: i64) -> Result<(), LogError> {
+    pub(super) fn roll(&mut self, dir: &Path, new_base: i64, now_ms: i64) -> Result<(), LogError> {
         let index_bytes = self.config.segment_index_bytes;
         let segment = Segment::create(dir, new_base, index_bytes, now_ms)?;
         let old = self.active_mut();
@@ -273,7 +277,7 @@ impl Inner {
         self.epochs.truncate_from_start(offset);
     }
 
-    fn check_invariants(&self) {
+    pub(super) fn check_invariants(&self) {
         debug_assert!(self.log_start_offset <= self.log_end_offset());
         debug_assert!(self.segments[0].base_offset() <= self.log_start_offset);
         debug_assert!(self
@@ -319,6 +323,7 @@ impl PartitionLog {
         Ok(PartitionLog {
             dir: dir.to_path_buf(),
             inner: Mutex::new(inner),
+            maintenance: Mutex::new(()),
             sync_state: Mutex::new(SyncState {
                 durable_offset,
                 in_progress: false,
@@ -674,15 +679,22 @@ impl PartitionLog {
             let first = inner.segment_for(offset);
             // The segment holding the offset, or past a gap (or an empty segment) the next one
             // that holds anything after it.
-            let Some(segment) = inner.segments[first..]
+            let Some(skipped) = inner.segments[first..]
                 .iter()
-                .find(|s| s.next_offset() > offset)
+                .position(|s| s.next_offset() > offset && s.size() > 0)
             else {
                 return Err(LogError::Corrupt(format!(
                     "no segment holds offset {offset} below log end {end}"
                 )));
             };
-            (segment.view(), segment.lookup_position(offset), end, start)
+            let segment = &inner.segments[first + skipped];
+            // Past a gap the read starts at the next segment's first batch.
+            let from = if skipped == 0 {
+                segment.lookup_position(offset)
+            } else {
+                0
+            };
+            (segment.view(), from, end, start)
         };
         let Some((position, header)) = find_batch(&view, from, offset)? else {
             return Err(LogError::Corrupt(format!(
@@ -922,6 +934,7 @@ impl PartitionLog {
                 end: self.log_end_offset(),
             });
         }
+        let _maintenance = self.maintenance.lock();
         self.lead_sync()?;
         let result = self.truncate_files(offset);
         let mut state = self.sync_state.lock();
@@ -1063,6 +1076,12 @@ impl PartitionLog {
     /// active segment always stays, so offsets keep growing from the log end. Oldest first, so a
     /// crash part-way leaves the newer segments (stray index files are removed on open).
     pub fn delete_segments_before(&self, offset: i64) -> Result<usize, LogError> {
+        let _maintenance = self.maintenance.lock();
+        self.delete_segments_before_locked(offset)
+    }
+
+    /// [`PartitionLog::delete_segments_before`] with the maintenance lock already held.
+    fn delete_segments_before_locked(&self, offset: i64) -> Result<usize, LogError> {
         let doomed: Vec<i64> = {
             let mut inner = self.inner.lock();
             if inner.closed {
@@ -1107,6 +1126,7 @@ impl PartitionLog {
     /// an offset at or below the current start changes nothing. `offset` above the log end (or
     /// negative) is OffsetOutOfRange, as Kafka answers.
     pub fn delete_records_before(&self, offset: i64) -> Result<i64, LogError> {
+        let _maintenance = self.maintenance.lock();
         {
             let mut inner = self.inner.lock();
             if inner.closed {
@@ -1124,7 +1144,7 @@ impl PartitionLog {
             inner.set_log_start_offset(offset);
             inner.check_invariants();
         }
-        self.delete_segments_before(offset)?;
+        self.delete_segments_before_locked(offset)?;
         Ok(self.log_start_offset())
     }
 
@@ -1141,6 +1161,7 @@ impl PartitionLog {
         retention_ms: i64,
         retention_bytes: i64,
     ) -> Result<usize, LogError> {
+        let _maintenance = self.maintenance.lock();
         let upto = {
             let inner = self.inner.lock();
             if inner.closed {
@@ -1164,7 +1185,7 @@ impl PartitionLog {
             upto
         };
         match upto {
-            Some(offset) => self.delete_segments_before(offset),
+            Some(offset) => self.delete_segments_before_locked(offset),
             None => Ok(0),
         }
     }

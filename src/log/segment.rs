@@ -162,6 +162,43 @@ pub(crate) fn delete_segment_files(dir: &Path, base_offset: i64) -> io::Result<(
     Ok(())
 }
 
+/// Renames the files of the segment at `base_offset` from suffix `from` to suffix `to`, the
+/// `.log` first or last as `log_first` says; missing index files are fine.
+pub(crate) fn rename_segment_files(
+    dir: &Path,
+    base_offset: i64,
+    from: &str,
+    to: &str,
+    log_first: bool,
+) -> io::Result<()> {
+    let order = if log_first {
+        [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT, TXN_INDEX_EXT]
+    } else {
+        [INDEX_EXT, TIME_INDEX_EXT, TXN_INDEX_EXT, LOG_EXT]
+    };
+    for ext in order {
+        super::cleaning::step().map_err(io::Error::other)?;
+        let name = file_name(base_offset, ext);
+        match std::fs::rename(
+            dir.join(format!("{name}{from}")),
+            dir.join(format!("{name}{to}")),
+        ) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound && ext != LOG_EXT => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Removes the files of the segment at `base_offset` that carry `suffix`; missing ones are fine.
+pub(crate) fn delete_suffixed_files(dir: &Path, base_offset: i64, suffix: &str) -> io::Result<()> {
+    for ext in SEGMENT_EXTS {
+        remove_if_exists(&dir.join(format!("{}{suffix}", file_name(base_offset, ext))))?;
+    }
+    Ok(())
+}
+
 /// The extensions of one segment's files.
 pub const SEGMENT_EXTS: [&str; 4] = [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT, TXN_INDEX_EXT];
 
@@ -201,6 +238,62 @@ impl Segment {
             bytes_since_last_index_entry: 0,
             index_bytes,
         }
+    }
+
+    /// Creates an empty segment whose files carry `suffix` after their extension (the cleaner's
+    /// `.cleaned` output); fails if its `.log` file exists.
+    pub fn create_suffixed(
+        dir: &Path,
+        base_offset: i64,
+        index_bytes: u32,
+        now_ms: i64,
+        suffix: &str,
+    ) -> io::Result<Segment> {
+        let name = format!("{}{suffix}", file_name(base_offset, LOG_EXT));
+        let log = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(dir.join(name))?;
+        let mut segment = Segment::with_file(dir, base_offset, log, 0, index_bytes, now_ms);
+        segment.point_at(dir, suffix);
+        Ok(segment)
+    }
+
+    /// Points the segment's paths at its files with `suffix` (empty: the final names).
+    pub(crate) fn point_at(&mut self, dir: &Path, suffix: &str) {
+        let path = |ext: &str| dir.join(format!("{}{suffix}", file_name(self.base_offset, ext)));
+        self.log_path = path(LOG_EXT);
+        self.index_path = path(INDEX_EXT);
+        self.time_index_path = path(TIME_INDEX_EXT);
+        self.txn_index.set_path(path(TXN_INDEX_EXT));
+    }
+
+    /// Renames the segment's files that exist (`.log` last) to carry `suffix` (empty: the final
+    /// names) and points the segment at them. Open handles stay valid across the rename.
+    pub fn rename_to_suffix(&mut self, dir: &Path, suffix: &str) -> io::Result<()> {
+        let old = [
+            self.index_path.clone(),
+            self.time_index_path.clone(),
+            self.txn_index.path().to_path_buf(),
+            self.log_path.clone(),
+        ];
+        self.point_at(dir, suffix);
+        let new = [
+            self.index_path.clone(),
+            self.time_index_path.clone(),
+            self.txn_index.path().to_path_buf(),
+            self.log_path.clone(),
+        ];
+        for (from, to) in old.iter().zip(&new) {
+            super::cleaning::step().map_err(io::Error::other)?;
+            match std::fs::rename(from, to) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound && from != &old[3] => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Creates a new empty segment (no fsync: `sync` makes it durable); fails if its `.log`
@@ -740,7 +833,7 @@ pub(crate) fn scan_next_offset(path: &Path, base_offset: i64) -> io::Result<i64>
 }
 
 /// Forward reader over a file with a large read-ahead window, for recovery scans.
-struct Scanner<'a> {
+pub(crate) struct Scanner<'a> {
     file: &'a File,
     file_len: u64,
     window: Vec<u8>,
@@ -748,7 +841,7 @@ struct Scanner<'a> {
 }
 
 impl<'a> Scanner<'a> {
-    fn new(file: &'a File, file_len: u64) -> Scanner<'a> {
+    pub(crate) fn new(file: &'a File, file_len: u64) -> Scanner<'a> {
         Scanner {
             file,
             file_len,
@@ -775,7 +868,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// The bytes of the batch at `position` as its length field announces them, or why not.
-    fn batch_at(&mut self, position: u64) -> io::Result<Result<&[u8], String>> {
+    pub(crate) fn batch_at(&mut self, position: u64) -> io::Result<Result<&[u8], String>> {
         let remaining = self.file_len - position;
         if !self.ensure(position, HEADER_SIZE.min(remaining as usize))? {
             return Ok(Err("unreadable tail".to_string()));

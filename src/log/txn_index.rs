@@ -112,6 +112,11 @@ impl TxnIndex {
         }
     }
 
+    /// Points the index at a new path (its file, if any, was renamed there).
+    pub fn set_path(&mut self, path: PathBuf) {
+        self.path = path;
+    }
+
     /// Reads the file at `path` if there is one, keeping the longest prefix of entries that obey
     /// the invariants for a segment ending at `next_offset`; the file is cut to that prefix (and
     /// removed when nothing is left). Returns the index and whether the file changed.

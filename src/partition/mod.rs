@@ -257,6 +257,11 @@ impl Partition {
         &self.counters
     }
 
+    /// The partition's log, for the cleaner (`crate::cleaner`), which replaces its segments.
+    pub fn log(&self) -> &PartitionLog {
+        &self.log
+    }
+
     /// The partition directory.
     pub fn dir(&self) -> &Path {
         self.log.dir()
