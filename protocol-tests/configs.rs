@@ -158,7 +158,7 @@ async fn describe_configs_at_every_version() {
 }
 
 /// IncrementalAlterConfigs of one topic: (error, message) of its resource.
-async fn incremental(
+pub(crate) async fn incremental(
     c: &mut Client,
     version: i16,
     resource_type: i8,

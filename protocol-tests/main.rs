@@ -10,6 +10,7 @@ mod harness;
 mod admin;
 mod api_versions;
 mod authorization;
+mod compaction;
 mod configs;
 mod delete_records;
 mod every_version;

@@ -178,6 +178,7 @@ impl LogCleaner {
                     records_read = stats.records_read,
                     records_kept = stats.records_kept,
                     end_offset = stats.end_offset,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
                     "cleaned log"
                 );
                 Some(stats)
