@@ -165,7 +165,7 @@ async fn a_topic_altered_to_compact_is_cleaned_live_and_stays_cleaned_after_rest
     let mut c = broker.client().await;
     let reopened = read_back(&mut c, "compacted", id).await;
     assert!(reopened.len() <= settled.len() && reopened.iter().all(|r| before.contains(r)));
-    for (k, _) in &latest {
+    for k in latest.keys() {
         let last_before = before.iter().rev().find(|r| &r.1 == k).unwrap();
         assert!(reopened.contains(last_before));
     }
