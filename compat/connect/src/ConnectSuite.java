@@ -312,12 +312,33 @@ public class ConnectSuite {
                 check(after.currentTransactionStartOffset().isEmpty(), "open transaction on the topic after the end: " + after);
             }
             checkTransaction(c.groupId + "-" + name + "-0", null);
+            checkCompacted(c, name, file, endOffset(topic) - all.size());
         } finally {
             c.close();
         }
     }
 
     // ------------------------------------------------------------------------------------- checks
+
+    /**
+     * The offset topic of a cluster whose internal topics have 1 KiB segments was compacted while the
+     * worker ran and restarted: fewer records of the connector's offset key are left than the
+     * transactions that wrote one each (at least one stays, the latest, which the restart resumed from),
+     * and the compacted config topic still has the connector's config.
+     */
+    static void checkCompacted(Cluster c, String name, Path file, long transactions) throws Exception {
+        if (!c.tag.equals("kill9")) return;
+        String key = JSON.writeValueAsString(List.of(name, Map.of("filename", file.toString())));
+        List<ConsumerRecord<byte[], byte[]>> offsets = readAll(c.offsetTopic, "read_committed", 5, 10_000);
+        long ofKey = offsets.stream().filter(r -> key.equals(str(r.key()))).count();
+        info("connect_eos_worker_kill9: offset topic after compaction: " + ofKey + " records of the connector's key, "
+            + transactions + " transactions wrote one each");
+        check(ofKey >= 1, "the connector's latest offset record is gone from " + c.offsetTopic);
+        check(ofKey < transactions, "the offset topic (1 KiB segments) was never compacted: " + ofKey
+            + " records of the connector's key for " + transactions + " transactions");
+        Map<String, String> config = lastByKey(readAll(c.configTopic, "read_committed", 1, 10_000));
+        check(config.containsKey("connector-" + name), "compacted config topic lost the connector config; keys: " + config.keySet());
+    }
 
     /** Exactly the lines, in order, once each, all on partition 0 with a null key. */
     static void checkRecords(List<ConsumerRecord<byte[], byte[]>> recs, List<String> lines, String what) {
@@ -448,6 +469,15 @@ public class ConnectSuite {
             p.put("scheduled.rebalance.max.delay.ms", "5000");
             p.put("offset.flush.interval.ms", "1000");
             p.put("task.shutdown.graceful.timeout.ms", "2000");
+            if (tag.equals("kill9")) {
+                // KIP-605: topic settings for the internal topics Connect creates. Tiny segments and
+                // any dirty ratio, so the broker's cleaner compacts them while the worker runs, and
+                // the restarted worker reads its configs, offsets and statuses back compacted.
+                for (String prefix : List.of("config.storage.", "offset.storage.", "status.storage.")) {
+                    p.put(prefix + "segment.bytes", "1024");
+                    p.put(prefix + "min.cleanable.dirty.ratio", "0.01");
+                }
+            }
             StringBuilder sb = new StringBuilder("# written by compat/connect (ConnectSuite)\n");
             p.forEach((k, v) -> sb.append(k).append('=').append(v).append('\n'));
             this.props = work.resolve("worker-" + tag + ".properties");
