@@ -150,8 +150,9 @@ async fn describe_configs_at_every_version() {
             describe(&mut c, v, 4, "99", None, false).await.error_code,
             42
         );
+        // BROKER_LOGGER of another broker.
         assert_eq!(
-            describe(&mut c, v, 8, "1", None, false).await.error_code,
+            describe(&mut c, v, 8, "99", None, false).await.error_code,
             42
         );
     }
@@ -507,4 +508,401 @@ async fn alter_configs_replaces_every_override() {
             "v{v}: overrides not sent are removed"
         );
     }
+}
+
+const GROUP: i8 = 32;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_configs_are_validated_stored_and_described_for_any_group() {
+    let mut broker = TestBroker::start(&[]).await;
+    let mut c = broker.client().await;
+    // Any non-empty name, existing or not: the broker's values, source DEFAULT_CONFIG.
+    let d = describe(&mut c, 4, GROUP, "no-such-group", None, true).await;
+    assert_eq!(d.error_code, 0);
+    let names: Vec<String> = d.configs.iter().map(|e| e.name.to_string()).collect();
+    assert!(names.contains(&s("consumer.session.timeout.ms")));
+    assert!(names.contains(&s("share.record.lock.duration.ms")));
+    let session = entry(&d, "consumer.session.timeout.ms");
+    assert_eq!(
+        (session.0.as_str(), session.1, session.2, session.3),
+        ("45000", 5, false, 3)
+    );
+    assert_eq!(entry(&d, "share.auto.offset.reset").0, "latest");
+    for v in 0..=1 {
+        let set = |value: &'static str| [("consumer.session.timeout.ms", SET, Some(value))];
+        // validate_only changes nothing.
+        assert_eq!(
+            incremental(&mut c, v, GROUP, "g1", &set("50000"), true)
+                .await
+                .0,
+            0
+        );
+        let d = describe(
+            &mut c,
+            4,
+            GROUP,
+            "g1",
+            Some(&["consumer.session.timeout.ms"]),
+            false,
+        )
+        .await;
+        assert_eq!(entry(&d, "consumer.session.timeout.ms").1, 5);
+        assert_eq!(
+            incremental(&mut c, v, GROUP, "g1", &set("50000"), false)
+                .await
+                .0,
+            0
+        );
+        let d = describe(
+            &mut c,
+            4,
+            GROUP,
+            "g1",
+            Some(&["consumer.session.timeout.ms"]),
+            true,
+        )
+        .await;
+        let e = entry(&d, "consumer.session.timeout.ms");
+        assert_eq!((e.0.as_str(), e.1), ("50000", 8), "v{v}: GROUP_CONFIG");
+        assert_eq!(d.configs.len(), 1, "configuration_keys filters");
+        // Outside the broker's bounds, unknown, not a number, APPEND to a non-list: INVALID_CONFIG.
+        for bad in [
+            incremental(&mut c, v, GROUP, "g1", &set("44999"), false).await,
+            incremental(&mut c, v, GROUP, "g1", &set("60001"), false).await,
+            incremental(&mut c, v, GROUP, "g1", &set("soon"), false).await,
+            incremental(
+                &mut c,
+                v,
+                GROUP,
+                "g1",
+                &[("consumer.bogus", SET, Some("1"))],
+                false,
+            )
+            .await,
+            incremental(
+                &mut c,
+                v,
+                GROUP,
+                "g1",
+                &[("consumer.heartbeat.interval.ms", APPEND, Some("6000"))],
+                false,
+            )
+            .await,
+        ] {
+            assert_eq!(bad.0, 40, "v{v}: {bad:?}");
+        }
+        assert_eq!(
+            incremental(&mut c, v, GROUP, "", &set("50000"), false)
+                .await
+                .0,
+            42
+        );
+        assert_eq!(
+            incremental(
+                &mut c,
+                v,
+                GROUP,
+                "g1",
+                &[("consumer.session.timeout.ms", DELETE, None)],
+                false
+            )
+            .await
+            .0,
+            0
+        );
+        let d = describe(&mut c, 4, GROUP, "g1", None, false).await;
+        assert_eq!(entry(&d, "consumer.session.timeout.ms").1, 5, "deleted");
+    }
+    // Stored durably.
+    let ops = [("share.record.lock.duration.ms", SET, Some("20000"))];
+    assert_eq!(incremental(&mut c, 1, GROUP, "g2", &ops, false).await.0, 0);
+    broker.restart(&[]).await;
+    let mut c = broker.client().await;
+    let d = describe(&mut c, 4, GROUP, "g2", None, false).await;
+    let e = entry(&d, "share.record.lock.duration.ms");
+    assert_eq!((e.0.as_str(), e.1), ("20000", 8));
+    assert_eq!(
+        describe(&mut c, 4, GROUP, "", None, false).await.error_code,
+        42
+    );
+}
+
+const CLIENT_METRICS: i8 = 16;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_metrics_subscriptions_are_validated_stored_and_deleted() {
+    let mut broker = TestBroker::start(&[]).await;
+    let mut c = broker.client().await;
+    let d = describe(&mut c, 4, CLIENT_METRICS, "never-set", None, false).await;
+    assert_eq!(d.error_code, 0);
+    let interval = entry(&d, "interval.ms");
+    assert_eq!(
+        (interval.0.as_str(), interval.1, interval.3),
+        ("300000", 5, 3)
+    );
+    assert_eq!(entry(&d, "metrics").3, 7, "a LIST");
+    let ops = [
+        ("metrics", SET, Some("org.apache.kafka.producer.")),
+        ("interval.ms", SET, Some("1000")),
+        ("match", SET, Some("client_id=app-.*")),
+    ];
+    assert_eq!(
+        incremental(&mut c, 1, CLIENT_METRICS, "sub", &ops, false)
+            .await
+            .0,
+        0
+    );
+    let d = describe(&mut c, 4, CLIENT_METRICS, "sub", None, false).await;
+    assert_eq!(entry(&d, "interval.ms").0, "1000");
+    assert_eq!(entry(&d, "metrics").1, 7, "CLIENT_METRICS_CONFIG");
+    let bad = |k: &'static str, v: &'static str| [(k, SET, Some(v))];
+    assert_eq!(
+        incremental(
+            &mut c,
+            1,
+            CLIENT_METRICS,
+            "sub",
+            &bad("interval.ms", "50"),
+            false
+        )
+        .await
+        .0,
+        42
+    );
+    assert_eq!(
+        incremental(
+            &mut c,
+            1,
+            CLIENT_METRICS,
+            "sub",
+            &bad("colour", "red"),
+            false
+        )
+        .await
+        .0,
+        42
+    );
+    assert_eq!(
+        incremental(
+            &mut c,
+            1,
+            CLIENT_METRICS,
+            "sub",
+            &bad("interval.ms", "x"),
+            false
+        )
+        .await
+        .0,
+        40
+    );
+    assert_eq!(
+        incremental(
+            &mut c,
+            1,
+            CLIENT_METRICS,
+            "sub",
+            &bad("match", "host=a"),
+            false
+        )
+        .await
+        .0,
+        40
+    );
+    assert_eq!(
+        incremental(
+            &mut c,
+            1,
+            CLIENT_METRICS,
+            "sub",
+            &[("metrics", APPEND, Some("x"))],
+            false
+        )
+        .await
+        .0,
+        40
+    );
+    assert_eq!(
+        incremental(
+            &mut c,
+            1,
+            CLIENT_METRICS,
+            "",
+            &bad("interval.ms", "1000"),
+            false
+        )
+        .await
+        .0,
+        42
+    );
+    broker.restart(&[]).await;
+    let mut c = broker.client().await;
+    let d = describe(&mut c, 4, CLIENT_METRICS, "sub", None, false).await;
+    assert_eq!(entry(&d, "match").0, "client_id=app-.*", "stored durably");
+    // Deleting every setting deletes the subscription.
+    let delete = [
+        ("metrics", DELETE, None),
+        ("interval.ms", DELETE, None),
+        ("match", DELETE, None),
+    ];
+    assert_eq!(
+        incremental(&mut c, 1, CLIENT_METRICS, "sub", &delete, false)
+            .await
+            .0,
+        0
+    );
+    let d = describe(&mut c, 4, CLIENT_METRICS, "sub", None, false).await;
+    assert!(d.configs.iter().all(|e| e.config_source == 5));
+    assert!(broker
+        .broker()
+        .resource_configs
+        .names(rivulet::resource_configs::Kind::ClientMetrics)
+        .is_empty());
+}
+
+const BROKER_LOGGER: i8 = 8;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_logger_levels_change_live() {
+    use kafka_protocol::messages::alter_configs_request::AlterConfigsResource;
+    let broker = TestBroker::start(&[]).await;
+    let mut c = broker.client().await;
+    let id = broker.broker().config.node_id.to_string();
+    let d = describe(&mut c, 4, BROKER_LOGGER, &id, None, true).await;
+    assert_eq!(d.error_code, 0);
+    let root = entry(&d, "root");
+    assert_eq!((root.1, root.2, root.3, root.4.len()), (6, false, 0, 0));
+    let logger = "rivulet::cleaner";
+    let set = |level: &'static str| [(logger, SET, Some(level))];
+    assert_eq!(
+        incremental(&mut c, 1, BROKER_LOGGER, &id, &set("DEBUG"), true)
+            .await
+            .0,
+        0
+    );
+    assert_eq!(
+        entry(
+            &describe(&mut c, 4, BROKER_LOGGER, &id, Some(&[logger]), false).await,
+            logger
+        )
+        .0,
+        root.0
+    );
+    assert_eq!(
+        incremental(&mut c, 1, BROKER_LOGGER, &id, &set("DEBUG"), false)
+            .await
+            .0,
+        0
+    );
+    let d = describe(&mut c, 4, BROKER_LOGGER, &id, Some(&[logger]), false).await;
+    assert_eq!(d.configs.len(), 1);
+    assert_eq!(entry(&d, logger).0, "DEBUG");
+    // Kafka's refusals: a level it does not know (case-sensitive), an unknown logger, root's
+    // removal, list operations, another broker, AlterConfigs.
+    assert_eq!(
+        incremental(&mut c, 1, BROKER_LOGGER, &id, &set("debug"), false)
+            .await
+            .0,
+        40
+    );
+    assert_eq!(
+        incremental(
+            &mut c,
+            1,
+            BROKER_LOGGER,
+            &id,
+            &[("kafka.server", SET, Some("INFO"))],
+            false
+        )
+        .await
+        .0,
+        40
+    );
+    assert_eq!(
+        incremental(
+            &mut c,
+            1,
+            BROKER_LOGGER,
+            &id,
+            &[("root", DELETE, None)],
+            false
+        )
+        .await
+        .0,
+        42
+    );
+    assert_eq!(
+        incremental(
+            &mut c,
+            1,
+            BROKER_LOGGER,
+            &id,
+            &[(logger, APPEND, Some("INFO"))],
+            false
+        )
+        .await
+        .0,
+        42
+    );
+    assert_eq!(
+        incremental(&mut c, 1, BROKER_LOGGER, "77", &set("INFO"), false)
+            .await
+            .0,
+        42
+    );
+    assert_eq!(
+        describe(&mut c, 4, BROKER_LOGGER, "", None, false)
+            .await
+            .error_code,
+        42
+    );
+    let req = AlterConfigsRequest::default().with_resources(vec![AlterConfigsResource::default()
+        .with_resource_type(BROKER_LOGGER)
+        .with_resource_name(StrBytes::from_string(id.clone()))]);
+    let ResponseKind::AlterConfigs(r) = c
+        .request(ApiKey::AlterConfigs, 2, RequestKind::AlterConfigs(req))
+        .await
+    else {
+        panic!()
+    };
+    assert_eq!(r.responses[0].error_code, 42);
+    // A refused change in a batch changes nothing; DELETE returns to the inherited level.
+    let ops = [
+        (logger, SET, Some("TRACE")),
+        ("rivulet::log", SET, Some("LOUD")),
+    ];
+    assert_eq!(
+        incremental(&mut c, 1, BROKER_LOGGER, &id, &ops, false)
+            .await
+            .0,
+        40
+    );
+    assert_eq!(
+        entry(
+            &describe(&mut c, 4, BROKER_LOGGER, &id, None, false).await,
+            logger
+        )
+        .0,
+        "DEBUG"
+    );
+    assert_eq!(
+        incremental(
+            &mut c,
+            1,
+            BROKER_LOGGER,
+            &id,
+            &[(logger, DELETE, None)],
+            false
+        )
+        .await
+        .0,
+        0
+    );
+    assert_eq!(
+        entry(
+            &describe(&mut c, 4, BROKER_LOGGER, &id, None, false).await,
+            logger
+        )
+        .0,
+        root.0
+    );
 }

@@ -21,6 +21,7 @@ use crate::handlers::context::{Authorizer, Listener};
 use crate::log::write_atomically;
 use crate::metrics::RequestMetrics;
 use crate::partition::{PartitionContext, TxnMarker};
+use crate::resource_configs::ResourceConfigs;
 use crate::tasks::Tasks;
 use crate::topics::{TopicError, TopicRegistry};
 use crate::txn::markers::{Marker, MarkersDurable};
@@ -82,6 +83,8 @@ pub struct BrokerState {
     pub groups: GroupCoordinator,
     /// The transaction coordinator (this node coordinates every transactional id).
     pub txn: TxnCoordinator,
+    /// The settings of groups and client metrics subscriptions.
+    pub resource_configs: ResourceConfigs,
     /// Compacts `cleanup.policy=compact` partitions.
     pub cleaner: Arc<LogCleaner>,
     /// Decides every ACL check (`handlers::context`).
@@ -134,6 +137,7 @@ impl Broker {
             producer_expiration_ms: config.producer_id_expiration_ms,
         };
         let topics = TopicRegistry::open(&dir, &config, partition_ctx.clone())?;
+        let resource_configs = ResourceConfigs::open(&dir).map_err(io)?;
         let producer_ids =
             Arc::new(
                 ProducerIdManager::open(&dir).map_err(|source| StartupError::Io {
@@ -178,6 +182,7 @@ impl Broker {
             groups,
             txn,
             cleaner: Arc::new(LogCleaner::new(config.cleaner)),
+            resource_configs,
             authorizer,
             metrics: RequestMetrics::default(),
             tasks,

@@ -84,6 +84,21 @@ pub const BROKER_DEFAULTS: &[(&str, &str)] = &[
     ("group.min.session.timeout.ms", "6000"),
     ("group.max.session.timeout.ms", "1800000"),
     ("group.max.size", "2147483647"),
+    ("group.consumer.session.timeout.ms", "45000"),
+    ("group.consumer.min.session.timeout.ms", "45000"),
+    ("group.consumer.max.session.timeout.ms", "60000"),
+    ("group.consumer.heartbeat.interval.ms", "5000"),
+    ("group.consumer.min.heartbeat.interval.ms", "5000"),
+    ("group.consumer.max.heartbeat.interval.ms", "15000"),
+    ("group.share.session.timeout.ms", "45000"),
+    ("group.share.min.session.timeout.ms", "45000"),
+    ("group.share.max.session.timeout.ms", "60000"),
+    ("group.share.heartbeat.interval.ms", "5000"),
+    ("group.share.min.heartbeat.interval.ms", "5000"),
+    ("group.share.max.heartbeat.interval.ms", "15000"),
+    ("group.share.record.lock.duration.ms", "30000"),
+    ("group.share.min.record.lock.duration.ms", "15000"),
+    ("group.share.max.record.lock.duration.ms", "60000"),
     ("offsets.retention.minutes", "10080"),
     ("offsets.retention.check.interval.ms", "600000"),
     ("offset.metadata.max.bytes", "4096"),
@@ -263,6 +278,12 @@ impl Config {
             "log.retention.bytes",
         ] {
             parse_num(&config.raw, key, i64::MIN, i64::MAX)?;
+        }
+        for (key, _) in BROKER_DEFAULTS
+            .iter()
+            .filter(|(k, _)| k.starts_with("group.consumer.") || k.starts_with("group.share."))
+        {
+            parse_num(&config.raw, key, 1, i32::MAX as i64)?;
         }
         // Every broker-level topic default must be a valid topic value, so resolving a topic's
         // config can only fail on the topic's own overrides.

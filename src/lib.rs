@@ -43,9 +43,11 @@ pub mod coordinator;
 pub mod group;
 pub mod handlers;
 pub mod log;
+pub mod logging;
 pub mod metrics;
 pub mod partition;
 pub mod protocol;
+pub mod resource_configs;
 pub mod server;
 pub mod tasks;
 #[cfg(any(test, feature = "test-support"))]

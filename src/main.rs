@@ -61,12 +61,7 @@ fn settings(cli: &Cli) -> Result<BTreeMap<String, String>, String> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    rivulet::logging::init();
     let cli = Cli::parse();
     if cli.api_versions {
         print!("{}", rivulet::handlers::registry::describe());

@@ -18,7 +18,14 @@
 //!   (`topics::dynamic`): any other key, or an invalid value, is INVALID_REQUEST ("Cannot update
 //!   these configs dynamically"), as Kafka wraps broker config errors. Persisted in
 //!   `dynamic-broker-configs.json`; every topic without an override follows at once.
-//! - Other types (GROUP, CLIENT_METRICS, BROKER_LOGGER): INVALID_REQUEST, unsupported here yet.
+//! - GROUP: ALTER_CONFIGS on the group (GROUP_AUTHORIZATION_FAILED); any non-empty name, no
+//!   existence check; values validated by `resource_configs::group` (INVALID_CONFIG).
+//! - CLIENT_METRICS: ALTER_CONFIGS on the cluster; any non-empty name; the whole resulting set
+//!   validated by `resource_configs::client_metrics`; deleting every setting deletes the
+//!   subscription. Both persisted in `resource-configs.json`.
+//! - BROKER_LOGGER (IncrementalAlterConfigs only; AlterConfigs answers INVALID_REQUEST): this
+//!   node's id; SET a level or DELETE a logger's own level (`logging`), all checked before any
+//!   is applied; APPEND/SUBTRACT are INVALID_REQUEST. Live only, as Kafka's.
 //!
 //! The change is persisted in `topics.json` before the answer and applied to every partition.
 
@@ -35,6 +42,8 @@ use kafka_protocol::protocol::StrBytes;
 use super::context::{AclOperation, RequestContext, Resource, ResourceType};
 use super::{error_codes, Reply};
 use crate::broker::Broker;
+use crate::logging;
+use crate::resource_configs::{self, Kind as RcKind, ValueType};
 use crate::topics::config::lookup;
 use crate::topics::dynamic::is_dynamic;
 use crate::topics::{validate_topic_name, Layer, TopicError};
@@ -42,6 +51,9 @@ use crate::topics::{validate_topic_name, Layer, TopicError};
 /// `ConfigResource.Type` codes.
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
+const RESOURCE_BROKER_LOGGER: i8 = 8;
+const RESOURCE_CLIENT_METRICS: i8 = 16;
+const RESOURCE_GROUP: i8 = 32;
 
 /// Topic settings of Kafka's type LIST (APPEND and SUBTRACT apply to them only).
 const LIST_CONFIGS: [&str; 3] = [
@@ -269,9 +281,117 @@ fn precheck(ctx: &RequestContext<'_>, c: &Change) -> Outcome {
                 fixed.join(", ")
             ))
         }
+        RESOURCE_BROKER_LOGGER => {
+            if c.replace {
+                return invalid("Unknown resource type 8");
+            }
+            if let Some(e) = ops_error(c) {
+                return Some(e);
+            }
+            if !ctx.authorize(AclOperation::AlterConfigs, Resource::Cluster) {
+                let code = error_codes::denied(ResourceType::Cluster);
+                return Some((code, code.to_string()));
+            }
+            let node = ctx.broker.config.node_id;
+            match c.name.parse::<i32>() {
+                Err(_) => invalid(format!("Node id must be an integer, but it is: {}", c.name)),
+                Ok(id) if id != node => invalid(format!(
+                    "Unexpected node id. Expected {node}, but received {id}"
+                )),
+                Ok(_) => None,
+            }
+        }
+        RESOURCE_CLIENT_METRICS => {
+            if let Some(e) = ops_error(c) {
+                return Some(e);
+            }
+            if !ctx.authorize(AclOperation::AlterConfigs, Resource::Cluster) {
+                let code = error_codes::denied(ResourceType::Cluster);
+                return Some((code, code.to_string()));
+            }
+            if c.name.is_empty() {
+                return invalid("Subscription name can't be empty");
+            }
+            None
+        }
+        RESOURCE_GROUP => {
+            if !ctx.authorize(AclOperation::AlterConfigs, Resource::Group(&c.name)) {
+                let code = error_codes::denied(ResourceType::Group);
+                return Some((code, code.to_string()));
+            }
+            if c.name.is_empty() {
+                return invalid("Group name must not be empty");
+            }
+            ops_error(c)
+        }
         other => invalid(format!(
             "Unsupported resource type {other} for altering configs"
         )),
+    }
+}
+
+/// Applies log level changes: every one is checked before any is made (Kafka's
+/// `RuntimeLoggerManager`); nothing is persisted.
+fn apply_loggers(ops: &[(String, Op)], validate_only: bool) -> Outcome {
+    let levels = logging::levels();
+    let mut changes = Vec::new();
+    for (logger, op) in ops {
+        let level = match op {
+            Op::Set(level) => Some(level.clone()),
+            Op::Delete => None,
+            Op::Append(_) => {
+                return invalid("APPEND operation is not allowed for the BROKER_LOGGER resource")
+            }
+            Op::Subtract(_) => {
+                return invalid("SUBTRACT operation is not allowed for the BROKER_LOGGER resource")
+            }
+        };
+        if let Err(e) = levels.check(logger, level.as_deref()) {
+            return Some((error_codes::logger_error(&e), e.to_string()));
+        }
+        changes.push((logger.clone(), level));
+    }
+    if !validate_only {
+        levels.apply(&changes);
+    }
+    None
+}
+
+/// Applies a group's or client metrics subscription's settings (`resource_configs`).
+fn apply_resource(
+    broker: &Broker,
+    kind: RcKind,
+    c: &Change,
+    ops: &[(String, Op)],
+    validate_only: bool,
+) -> Outcome {
+    let mut next = if c.replace {
+        BTreeMap::new()
+    } else {
+        broker.resource_configs.get(kind, &c.name)
+    };
+    let list_base = |key: &str| match (kind, resource_configs::lookup(kind, key)) {
+        // Kafka's controller splits only topic and broker lists.
+        (RcKind::ClientMetrics, _) => Ok(None),
+        (RcKind::Group, None) => Err(format!("Unknown group config name: {key}")),
+        (RcKind::Group, Some(def)) => {
+            Ok((def.value_type == ValueType::List).then(|| (def.default)(&broker.config)))
+        }
+    };
+    if let Some(error) = apply_ops(&mut next, ops, list_base) {
+        return Some(error);
+    }
+    match broker
+        .resource_configs
+        .alter(kind, &c.name, next, validate_only, &broker.config)
+    {
+        Ok(()) => {
+            if !validate_only {
+                tracing::info!(resource = %c.name, ?kind, "resource configs altered");
+            }
+            None
+        }
+        Err(e) => Some((error_codes::resource_config_error(&e), e.to_string())),
     }
 }
 
@@ -342,8 +462,14 @@ fn apply(broker: &Broker, c: &Change, validate_only: bool) -> Outcome {
     let Ok(ops) = &c.ops else {
         return invalid("malformed operations");
     };
-    if c.resource_type == RESOURCE_BROKER {
-        return apply_broker(broker, c, ops, validate_only);
+    match c.resource_type {
+        RESOURCE_BROKER => return apply_broker(broker, c, ops, validate_only),
+        RESOURCE_GROUP => return apply_resource(broker, RcKind::Group, c, ops, validate_only),
+        RESOURCE_CLIENT_METRICS => {
+            return apply_resource(broker, RcKind::ClientMetrics, c, ops, validate_only)
+        }
+        RESOURCE_BROKER_LOGGER => return apply_loggers(ops, validate_only),
+        _ => {}
     }
     let mut next = if c.replace {
         BTreeMap::new()

@@ -1,5 +1,6 @@
 //! DescribeConfigs (API 32): every topic setting Kafka defines with its effective value, source
-//! and synonyms, and the broker's settings (Kafka's `ConfigHelper.describeConfigs`).
+//! and synonyms, the broker's settings, a group's or client metrics subscription's settings, and
+//! the broker's loggers with their levels (Kafka's `ConfigHelper.describeConfigs`).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{
@@ -12,6 +13,8 @@ use super::context::{AclOperation, RequestContext, Resource, ResourceType};
 use super::error_codes;
 use crate::broker::Broker;
 use crate::config::{Config, BROKER_DEFAULTS};
+use crate::logging;
+use crate::resource_configs::{self, Kind as RcKind, ValueType};
 use crate::topics::config::{Kind, TOPIC_CONFIGS};
 use crate::topics::dynamic::is_dynamic;
 use crate::topics::validate_topic_name;
@@ -20,6 +23,9 @@ use crate::topics::DynamicBrokerConfigs;
 /// `ConfigResource.Type` codes.
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
+const RESOURCE_BROKER_LOGGER: i8 = 8;
+const RESOURCE_CLIENT_METRICS: i8 = 16;
+const RESOURCE_GROUP: i8 = 32;
 
 /// `DescribeConfigsResponse.ConfigSource` codes.
 const SOURCE_DYNAMIC_TOPIC: i8 = 1;
@@ -27,8 +33,12 @@ const SOURCE_DYNAMIC_BROKER: i8 = 2;
 const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
 const SOURCE_STATIC_BROKER: i8 = 4;
 const SOURCE_DEFAULT: i8 = 5;
+const SOURCE_BROKER_LOGGER: i8 = 6;
+const SOURCE_CLIENT_METRICS: i8 = 7;
+const SOURCE_GROUP: i8 = 8;
 
 /// `ConfigDef.Type` codes (the `config_type` field, v3+).
+const TYPE_UNKNOWN: i8 = 0;
 const TYPE_BOOLEAN: i8 = 1;
 const TYPE_STRING: i8 = 2;
 const TYPE_INT: i8 = 3;
@@ -69,7 +79,20 @@ pub fn describe_configs(
                 {
                     Err(denied(ResourceType::Cluster))
                 }
+                RESOURCE_GROUP
+                    if !ctx.authorize(AclOperation::DescribeConfigs, Resource::Group(&name)) =>
+                {
+                    Err(denied(ResourceType::Group))
+                }
+                RESOURCE_CLIENT_METRICS | RESOURCE_BROKER_LOGGER
+                    if !ctx.authorize(AclOperation::DescribeConfigs, Resource::Cluster) =>
+                {
+                    Err(denied(ResourceType::Cluster))
+                }
                 RESOURCE_TOPIC => topic_entries(broker, &name),
+                RESOURCE_GROUP => resource_entries(broker, RcKind::Group, &name),
+                RESOURCE_CLIENT_METRICS => resource_entries(broker, RcKind::ClientMetrics, &name),
+                RESOURCE_BROKER_LOGGER => logger_entries(broker.config.node_id, &name),
                 RESOURCE_BROKER => broker_entries(
                     &broker.config,
                     &broker.topics.dynamic_broker_configs(),
@@ -183,6 +206,82 @@ fn topic_entries(broker: &Broker, name: &str) -> Result<Vec<Entry>, (ResponseErr
             }
         })
         .collect())
+}
+
+/// Every logger with its effective level (`logging`), for this broker's id only.
+fn logger_entries(node_id: i32, name: &str) -> Result<Vec<Entry>, (ResponseError, String)> {
+    let invalid = |m: String| Err((ResponseError::InvalidRequest, m));
+    if name.is_empty() {
+        return invalid("Broker id must not be empty".to_string());
+    }
+    match name.parse::<i32>() {
+        Err(_) => return invalid(format!("Broker id must be an integer, but it is: {name}")),
+        Ok(id) if id != node_id => {
+            return invalid(format!(
+                "Unexpected broker id, expected {node_id} but received {name}"
+            ))
+        }
+        Ok(_) => {}
+    }
+    Ok(logging::levels()
+        .describe()
+        .into_iter()
+        .map(|(logger, level)| Entry {
+            name: logger,
+            value: level,
+            source: SOURCE_BROKER_LOGGER,
+            read_only: false,
+            config_type: TYPE_UNKNOWN,
+            synonyms: Vec::new(),
+        })
+        .collect())
+}
+
+/// A group's or client metrics subscription's settings (any non-empty name, set or not, as
+/// Kafka 4.1+ answers): its own values as GROUP_CONFIG / CLIENT_METRICS_CONFIG, the others at
+/// their default (a group's from the broker's `group.*` settings) with source DEFAULT_CONFIG.
+fn resource_entries(
+    broker: &Broker,
+    kind: RcKind,
+    name: &str,
+) -> Result<Vec<Entry>, (ResponseError, String)> {
+    if name.is_empty() {
+        let message = match kind {
+            RcKind::Group => "Group name must not be empty",
+            RcKind::ClientMetrics => "Client metrics subscription name must not be empty",
+        };
+        return Err((ResponseError::InvalidRequest, message.to_string()));
+    }
+    let set = broker.resource_configs.get(kind, name);
+    let own = match kind {
+        RcKind::Group => SOURCE_GROUP,
+        RcKind::ClientMetrics => SOURCE_CLIENT_METRICS,
+    };
+    Ok(resource_configs::defs(kind)
+        .iter()
+        .map(|def| {
+            let (value, source) = match set.get(def.name) {
+                Some(v) => (v.clone(), own),
+                None => ((def.default)(&broker.config), SOURCE_DEFAULT),
+            };
+            Entry {
+                name: def.name.to_string(),
+                synonyms: vec![(def.name.to_string(), value.clone(), source)],
+                value,
+                source,
+                read_only: false,
+                config_type: value_type(def.value_type),
+            }
+        })
+        .collect())
+}
+
+fn value_type(t: ValueType) -> i8 {
+    match t {
+        ValueType::Int => TYPE_INT,
+        ValueType::String => TYPE_STRING,
+        ValueType::List => TYPE_LIST,
+    }
 }
 
 /// The dynamic values of a broker key, most specific first (Kafka's synonym order).

@@ -6,7 +6,9 @@ use kafka_protocol::error::ResponseError;
 use super::context::ResourceType;
 use crate::group::GroupError;
 use crate::log::{BatchError, LogError};
+use crate::logging::LoggerError;
 use crate::partition::{PartitionError, ProducerError};
+use crate::resource_configs::ResourceConfigError;
 use crate::topics::TopicError;
 use crate::txn::TxnError;
 
@@ -34,6 +36,23 @@ pub fn partition_error(e: &PartitionError) -> ResponseError {
         PartitionError::Control(_) => ResponseError::InvalidRecord,
         PartitionError::PolicyViolation(_) => ResponseError::PolicyViolation,
         PartitionError::Log(l) => log_error(l),
+    }
+}
+
+/// The Kafka error for a refused log level change.
+pub fn logger_error(e: &LoggerError) -> ResponseError {
+    match e {
+        LoggerError::InvalidConfig(_) => ResponseError::InvalidConfig,
+        LoggerError::InvalidRequest(_) => ResponseError::InvalidRequest,
+    }
+}
+
+/// The Kafka error for a refused group or client metrics setting.
+pub fn resource_config_error(e: &ResourceConfigError) -> ResponseError {
+    match e {
+        ResourceConfigError::InvalidConfig(_) => ResponseError::InvalidConfig,
+        ResourceConfigError::InvalidRequest(_) => ResponseError::InvalidRequest,
+        ResourceConfigError::Io(_) => ResponseError::KafkaStorageError,
     }
 }
 
