@@ -35,17 +35,18 @@
 //!   (which only touch the active segment) never wait for it beyond step 2.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use parking_lot::MutexGuard;
 
-use super::batch::check_batch;
+use std::os::unix::fs::FileExt;
+
+use super::batch::{check_batch, peek_total_size, HEADER_SIZE, LOG_OVERHEAD};
 use super::error::LogError;
 use super::files::sync_dir;
 use super::partition::PartitionLog;
 use super::recovery::{CLEANED_SUFFIX, DELETED_SUFFIX, SWAP_SUFFIX};
 use super::segment::{
-    delete_suffixed_files, read_header_at, rename_segment_files, Scanner, Segment, SegmentView,
+    delete_suffixed_files, read_header_at, rename_segment_files, Segment, SegmentView,
 };
 use super::txn_index::AbortedTxn;
 
@@ -115,40 +116,72 @@ impl SegmentSnapshot {
             view: self.view.clone(),
             position: 0,
             window: Vec::new(),
+            window_start: 0,
+            start: 0,
         }
     }
 }
 
-/// Iterator over a segment's batches (see [`SegmentSnapshot::batches`]).
+/// Read-ahead of [`SegmentBatches`]: one positional read per this many bytes of small batches.
+const READ_AHEAD: usize = 1 << 20;
+
+/// Iterator over a segment's batches (see [`SegmentSnapshot::batches`]), reading ahead in
+/// [`READ_AHEAD`] chunks.
 pub struct SegmentBatches {
     view: SegmentView,
     position: u64,
     window: Vec<u8>,
+    window_start: u64,
+    /// Where the batch last returned starts in `window`.
+    start: usize,
 }
 
 impl SegmentBatches {
+    /// Makes `[position, position + len)` resident in the window; false past the segment end.
+    fn ensure(&mut self, position: u64, len: usize) -> Result<bool, LogError> {
+        let end = position + len as u64;
+        if end > self.view.size {
+            return Ok(false);
+        }
+        let window_end = self.window_start + self.window.len() as u64;
+        if position >= self.window_start && end <= window_end {
+            return Ok(true);
+        }
+        let read_len = (len.max(READ_AHEAD) as u64).min(self.view.size - position) as usize;
+        self.window.resize(read_len, 0);
+        self.view.log.read_exact_at(&mut self.window, position)?;
+        self.window_start = position;
+        Ok(true)
+    }
+
+    fn corrupt(&self, reason: &str) -> LogError {
+        LogError::Corrupt(format!(
+            "segment {} at position {}: {reason}",
+            self.view.base_offset, self.position
+        ))
+    }
+
     /// The next whole batch, None at the end.
     pub fn next_batch(&mut self) -> Result<Option<&[u8]>, LogError> {
         if self.position >= self.view.size {
             return Ok(None);
         }
-        let file = Arc::clone(&self.view.log);
-        let mut scanner = Scanner::new(&file, self.view.size);
-        let bytes = match scanner.batch_at(self.position)? {
-            Ok(bytes) => bytes,
-            Err(reason) => {
-                return Err(LogError::Corrupt(format!(
-                    "segment {} at position {}: {reason}",
-                    self.view.base_offset, self.position
-                )))
-            }
-        };
-        check_batch(bytes)
+        let position = self.position;
+        if !self.ensure(position, LOG_OVERHEAD)? {
+            return Err(self.corrupt("trailing bytes, no whole batch header"));
+        }
+        let at = (position - self.window_start) as usize;
+        let total = peek_total_size(&self.window[at..]).unwrap_or(0);
+        if total < HEADER_SIZE as i64 || !self.ensure(position, total as usize)? {
+            return Err(self.corrupt(&format!("batch of {total} bytes does not fit")));
+        }
+        let at = (position - self.window_start) as usize;
+        let batch = &self.window[at..at + total as usize];
+        check_batch(batch)
             .map_err(|e| LogError::Corrupt(format!("segment {}: {e}", self.view.base_offset)))?;
-        self.window.clear();
-        self.window.extend_from_slice(bytes);
-        self.position += self.window.len() as u64;
-        Ok(Some(&self.window))
+        self.start = at;
+        self.position += total as u64;
+        Ok(Some(&self.window[self.start..self.start + total as usize]))
     }
 }
 

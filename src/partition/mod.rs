@@ -179,6 +179,9 @@ pub struct Partition {
     clock: SharedClock,
     background: Arc<dyn Background>,
     producer_expiration_ms: i64,
+    /// Serializes producer snapshot writes (two rolls in quick succession start two) and holds
+    /// the offset of the last one written, so an older one never lands after a newer one.
+    last_snapshot: Mutex<i64>,
 }
 
 /// What opening a partition needs besides its directory.
@@ -221,6 +224,7 @@ impl Partition {
             clock: ctx.clock.clone(),
             background: ctx.background.clone(),
             producer_expiration_ms: ctx.producer_expiration_ms,
+            last_snapshot: Mutex::new(-1),
             log,
         })
     }
@@ -620,6 +624,7 @@ impl Partition {
     /// to there (the replay after a crash rebuilds transaction index entries only from the
     /// snapshot on), and writes it (blocking).
     fn write_producer_snapshot(&self) {
+        let mut last = self.last_snapshot.lock();
         let snapshot = {
             let producers = self.producers.lock();
             producers.snapshot(self.log.log_end_offset())
@@ -629,8 +634,14 @@ impl Partition {
             tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "no producer snapshot: the log could not be synced");
             return;
         }
-        if let Err(e) = snapshot.write() {
-            tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "producer snapshot failed");
+        if snapshot.offset() <= *last {
+            return;
+        }
+        match snapshot.write() {
+            Ok(()) => *last = snapshot.offset(),
+            Err(e) => {
+                tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "producer snapshot failed")
+            }
         }
     }
 
