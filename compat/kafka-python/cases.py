@@ -7,6 +7,10 @@ FindCoordinator + JoinGroup, else they SKIP.
 No idempotence: kafka-python 3.x defaults to enable_idempotence=True (InitProducerId), so every
 producer here sets enable_idempotence=False explicitly, except idempotent_producer
 (InitProducerId + DescribeProducers).
+admin_* cases beyond create/delete (IncrementalAlterConfigs, AlterConfigs, DescribeConfigs,
+DescribeLogDirs, DescribeTopicPartitions, Metadata by topic id, ElectLeaders, partition
+reassignments, ApiVersions features) SKIP when the broker advertises no version kafka-python can
+send; compaction_read_back reads a compacted topic back after the broker's cleaner ran.
 """
 
 import os
@@ -250,6 +254,329 @@ def _(ctx):
     check_eq((b["host"], b["port"]), (host, int(port)), "advertised broker address")
 
 
+# ----------------------------------------------------------------------------- admin: configs, log dirs, topic ids, ...
+# KafkaAdminClient beyond create/delete: IncrementalAlterConfigs / AlterConfigs / DescribeConfigs,
+# DescribeLogDirs, DescribeTopicPartitions (cursor paging), Metadata by topic id, ElectLeaders,
+# partition reassignments, ApiVersions features. A call whose API the broker does not advertise
+# in a version kafka-python can send makes the case SKIP (need_api).
+
+def need_api(ctx, request_cls, what, min_version=0):
+    """The version kafka-python will use for request_cls; SKIP when broker and client share none."""
+    try:
+        return admin(ctx)._manager.broker_version_data.api_version(request_cls, min_version=min_version)
+    except Errors.IncompatibleBrokerVersion as e:
+        raise harness.Skip("%s: %s" % (what, e))
+
+
+def node_id(ctx):
+    return str(admin(ctx).describe_cluster()["brokers"][0]["broker_id"])
+
+
+def config_entries(ctx, rtype, name):
+    """describe_configs of one resource, every key (config_filter='all'): {key: (value, source name)}.
+    kafka-python routes BROKER resources by int(name) and so cannot name the cluster default "":
+    that one goes through kafka-python's own request builder and response parser."""
+    from kafka.admin import ConfigResource
+    a = admin(ctx)
+    if rtype == "BROKER" and name == "":
+        resp = a._manager.run(a._manager.send, a._describe_configs_request([ConfigResource(rtype, name)]))
+        check_eq([(r.error_code, r.error_message or None) for r in resp.results], [(0, None)],
+                 "DescribeConfigs of the cluster default (error code, message)")
+        d = a._describe_configs_process_responses([resp], "all")
+    else:
+        d = a.describe_configs([ConfigResource(rtype, name)], config_filter="all")
+    entries = d.get(rtype.lower(), {}).get(name)
+    check(entries is not None, "describe_configs(%s %r) answered nothing for it: %s" % (rtype, name, harness._short(d)))
+    return {k: (v["value"], v["config_source"]) for k, v in entries.items()}
+
+
+def alter(ctx, rtype, name, configs, incremental=True, validate_only=False, raise_on_unknown=True, direct=False):
+    """alter_configs of one resource; kafka-python's answer for it: 'OK' or '[Error N] Class: message'.
+    configs: {key: (AlterConfigOp, value)} (incremental) or {key: value}. direct=True (and the
+    cluster default "", see config_entries) sends kafka-python's request as built, without
+    alter_configs' client-side steps (the key check and, for AlterConfigs, re-sending the other
+    overrides)."""
+    from kafka.admin import ConfigResource
+    a = admin(ctx)
+    res = ConfigResource(rtype, name, dict(configs))
+    if direct or (rtype == "BROKER" and name == ""):
+        resp = a._manager.run(a._manager.send, a._alter_configs_request([res], validate_only, incremental))
+        out = a._alter_configs_process_responses(resp.responses)
+    else:
+        out = a.alter_configs([res], validate_only=validate_only, raise_on_unknown=raise_on_unknown,
+                              incremental=incremental)
+    return out.get(rtype.lower(), {}).get(name, "no answer for the resource: %s" % (out,))
+
+
+def _config_resource(rtype, name, configs=None):
+    from kafka.admin import ConfigResource
+    return ConfigResource(rtype, name, configs)
+
+
+def check_error(result, err_cls, what):
+    want = "[Error %d] %s" % (err_cls.errno, err_cls.__name__)
+    check(isinstance(result, str) and result.startswith(want), "%s: got %r, want %s" % (what, result, want))
+
+
+DEFAULT, TOPIC_CONF = "DEFAULT_CONFIG", "DYNAMIC_TOPIC_CONFIG"
+BROKER_CONF, CLUSTER_CONF = "DYNAMIC_BROKER_CONFIG", "DYNAMIC_DEFAULT_BROKER_CONFIG"
+
+
+@case("admin_incremental_alter_configs")
+def _(ctx):
+    """IncrementalAlterConfigs (alter_configs(incremental=True)) on a topic: SET with validate_only,
+    SET + APPEND, SUBTRACT + DELETE, APPEND to a non-list key (INVALID_CONFIG); on the broker (its
+    node id and the cluster default ""): SET and DELETE of log.retention.ms, which the topic follows,
+    and a read-only key (INVALID_REQUEST). Every step read back with describe_configs."""
+    from kafka.admin import AlterConfigOp as Op
+    from kafka.protocol.admin import DescribeConfigsRequest, IncrementalAlterConfigsRequest
+    need_api(ctx, IncrementalAlterConfigsRequest, "alter_configs(incremental=True)")
+    need_api(ctx, DescribeConfigsRequest, "describe_configs")
+    topic = create_topic(ctx, ctx.topic())
+
+    def view(*keys):
+        e = config_entries(ctx, "TOPIC", topic)
+        return tuple(e.get(k) for k in keys)
+
+    check_eq(alter(ctx, "TOPIC", topic, {"retention.ms": (Op.SET, "1000")}, validate_only=True), "OK",
+             "SET retention.ms=1000 with validate_only")
+    check_eq(view("retention.ms", "cleanup.policy"), (("604800000", DEFAULT), ("delete", DEFAULT)),
+             "(retention.ms, cleanup.policy) after validate_only")
+    check_eq(alter(ctx, "TOPIC", topic, {"retention.ms": (Op.SET, "3600000"), "cleanup.policy": (Op.APPEND, "compact")}),
+             "OK", "SET retention.ms + APPEND cleanup.policy compact")
+    check_eq(view("retention.ms", "cleanup.policy"), (("3600000", TOPIC_CONF), ("delete,compact", TOPIC_CONF)),
+             "(retention.ms, cleanup.policy) after SET and APPEND")
+    check_eq(alter(ctx, "TOPIC", topic, {"cleanup.policy": (Op.SUBTRACT, "delete"), "retention.ms": (Op.DELETE, None)}),
+             "OK", "SUBTRACT cleanup.policy delete + DELETE retention.ms")
+    check_eq(view("retention.ms", "cleanup.policy"), (("604800000", DEFAULT), ("compact", TOPIC_CONF)),
+             "(retention.ms, cleanup.policy) after SUBTRACT and DELETE")
+    check_error(alter(ctx, "TOPIC", topic, {"retention.ms": (Op.APPEND, "5")}), Errors.InvalidConfigurationError,
+                "APPEND to retention.ms (a LONG, not a list)")
+    check_eq(view("retention.ms", "cleanup.policy"), (("604800000", DEFAULT), ("compact", TOPIC_CONF)),
+             "(retention.ms, cleanup.policy) after the refused APPEND")
+
+    # The broker: log.retention.ms per broker (DYNAMIC_BROKER_CONFIG) over the cluster-wide default
+    # (DYNAMIC_DEFAULT_BROKER_CONFIG); the topic (no override left) follows whichever applies.
+    node = node_id(ctx)
+
+    def broker_view():
+        return (config_entries(ctx, "BROKER", node).get("log.retention.ms"),
+                config_entries(ctx, "BROKER", "").get("log.retention.ms"), view("retention.ms")[0])
+
+    what = "log.retention.ms of (broker %s, cluster default, topic's retention.ms) " % node
+    try:
+        check_eq(alter(ctx, "BROKER", node, {"log.retention.ms": (Op.SET, "86400000")}), "OK",
+                 "SET log.retention.ms on broker %s" % node)
+        check_eq(broker_view(), (("86400000", BROKER_CONF), None, ("86400000", BROKER_CONF)), what + "set per broker")
+        check_eq(alter(ctx, "BROKER", "", {"log.retention.ms": (Op.SET, "172800000")}), "OK",
+                 "SET log.retention.ms on the cluster default")
+        check_eq(broker_view(), (("86400000", BROKER_CONF), ("172800000", CLUSTER_CONF), ("86400000", BROKER_CONF)),
+                 what + "set per broker and as the cluster default")
+        # reset_configs: IncrementalAlterConfigs DELETE
+        check_eq(admin(ctx).reset_configs([_config_resource("BROKER", node, ["log.retention.ms"])]),
+                 {"broker": {node: "OK"}}, "reset_configs(log.retention.ms) on broker %s" % node)
+        check_eq(broker_view(), (("172800000", CLUSTER_CONF), ("172800000", CLUSTER_CONF), ("172800000", CLUSTER_CONF)),
+                 what + "after the per-broker value was deleted")
+        check_eq(alter(ctx, "BROKER", "", {"log.retention.ms": (Op.DELETE, None)}), "OK",
+                 "DELETE log.retention.ms on the cluster default")
+        b, c, t = broker_view()
+        # Kafka describes an unset log.retention.ms with value null (log.retention.hours applies):
+        # only its source is checked
+        check_eq((b and b[1], c, t), (DEFAULT, None, ("604800000", DEFAULT)), what + "after both were deleted")
+        # A read-only broker key: Kafka answers INVALID_REQUEST "Cannot update these configs dynamically"
+        # (raise_on_unknown=False: kafka-python would refuse a key describe_configs lists as read-only)
+        for name in (node, ""):
+            check_error(alter(ctx, "BROKER", name, {"log.dirs": (Op.SET, "/nonexistent")}, raise_on_unknown=False),
+                        Errors.InvalidRequestError, "SET log.dirs (read-only) on broker %r" % name)
+    finally:
+        for name in (node, ""):
+            try:
+                alter(ctx, "BROKER", name, {"log.retention.ms": (Op.DELETE, None)}, raise_on_unknown=False)
+            except Exception as e:  # noqa: BLE001
+                ctx.log("cleanup of log.retention.ms on %r failed: %s" % (name, e))
+
+
+@case("admin_alter_configs_legacy")
+def _(ctx):
+    """Legacy AlterConfigs (incremental=False) replaces a topic's overrides: keys left out go back
+    to their defaults. kafka-python's alter_configs(incremental=False) / reset_configs first read
+    the topic's other overrides and send them along (a client-side merge); the replacement itself
+    is checked with the request sent as built."""
+    from kafka.protocol.admin import AlterConfigsRequest, DescribeConfigsRequest
+    need_api(ctx, AlterConfigsRequest, "alter_configs(incremental=False)")
+    need_api(ctx, DescribeConfigsRequest, "describe_configs")
+    topic = create_topic(ctx, ctx.topic())
+    a = admin(ctx)
+
+    def view():
+        e = config_entries(ctx, "TOPIC", topic)
+        return e.get("retention.ms"), e.get("max.message.bytes")
+
+    check_eq(alter(ctx, "TOPIC", topic, {"retention.ms": "3600000", "max.message.bytes": "200000"}, incremental=False),
+             "OK", "AlterConfigs retention.ms + max.message.bytes")
+    check_eq(view(), (("3600000", TOPIC_CONF), ("200000", TOPIC_CONF)), "(retention.ms, max.message.bytes) after setting both")
+    check_eq(alter(ctx, "TOPIC", topic, {"retention.ms": "1000"}, incremental=False, validate_only=True, direct=True),
+             "OK", "AlterConfigs retention.ms=1000 alone with validate_only")
+    check_eq(view(), (("3600000", TOPIC_CONF), ("200000", TOPIC_CONF)), "(retention.ms, max.message.bytes) after validate_only")
+    check_eq(alter(ctx, "TOPIC", topic, {"retention.ms": "7200000"}, incremental=False, direct=True), "OK",
+             "AlterConfigs retention.ms alone")
+    check_eq(view(), (("7200000", TOPIC_CONF), ("1048588", DEFAULT)),
+             "(retention.ms, max.message.bytes) after AlterConfigs without max.message.bytes")
+    # the client-side merge: kafka-python re-sends retention.ms=7200000 with the new key
+    check_eq(alter(ctx, "TOPIC", topic, {"max.message.bytes": "300000"}, incremental=False), "OK",
+             "alter_configs(incremental=False) of max.message.bytes")
+    check_eq(view(), (("7200000", TOPIC_CONF), ("300000", TOPIC_CONF)),
+             "(retention.ms, max.message.bytes) after kafka-python's merged AlterConfigs")
+    check_eq(a.reset_configs([_config_resource("TOPIC", topic, ["retention.ms"])], incremental=False),
+             {"topic": {topic: "OK"}}, "reset_configs(retention.ms, incremental=False)")
+    check_eq(view(), (("604800000", DEFAULT), ("300000", TOPIC_CONF)),
+             "(retention.ms, max.message.bytes) after reset_configs(retention.ms)")
+    check_error(alter(ctx, "TOPIC", topic, {"retention.ms": "soon"}, incremental=False, direct=True),
+                Errors.InvalidConfigurationError, "AlterConfigs retention.ms=soon")
+    check_eq(view(), (("604800000", DEFAULT), ("300000", TOPIC_CONF)),
+             "(retention.ms, max.message.bytes) after the refused AlterConfigs")
+
+
+@case("admin_describe_log_dirs")
+def _(ctx):
+    """describe_log_dirs after 20 records of 100+ bytes: one log dir without error, holding the
+    topic's partitions with their sizes; total/usable bytes (DescribeLogDirs v4+)."""
+    from kafka.protocol.admin import DescribeLogDirsRequest
+    version = need_api(ctx, DescribeLogDirsRequest, "describe_log_dirs")
+    topic = create_topic(ctx, ctx.topic(), 2)
+    recs = simple_records(20, size=100)
+    for i, r in enumerate(recs):
+        r["partition"] = i % 2
+    produce(ctx, topic, recs)
+    node = int(node_id(ctx))
+    a = admin(ctx)
+    for asked in ({topic: [0, 1]}, None):
+        res = a.describe_log_dirs(asked)
+        check_eq([r["broker"] for r in res], [node], "brokers answering describe_log_dirs(%s)" % asked)
+        dirs = res[0]["log_dirs"]
+        check_eq(len(dirs), 1, "log dirs of broker %d (%s)" % (node, [d.get("log_dir") for d in dirs]))
+        d = dirs[0]
+        check_eq(d["error_code"], 0, "log dir error code")
+        check(d["log_dir"], "empty log dir path")
+        mine = [t for t in d["topics"] if t["name"] == topic]
+        if asked is not None:
+            check_eq([t["name"] for t in d["topics"]], [topic], "topics listed for describe_log_dirs({topic: [0, 1]})")
+        check_eq(len(mine), 1, "entries for the topic in describe_log_dirs(%s)" % asked)
+        parts = sorted(mine[0]["partitions"], key=lambda p: p["partition_index"])
+        check_eq([(p["partition_index"], p["offset_lag"], p["is_future_key"]) for p in parts],
+                 [(0, 0, False), (1, 0, False)], "(partition, offset lag, future) of the topic's replicas")
+        for p in parts:
+            check(p["partition_size"] > 10 * 100, "partition %d holds %d bytes for 10 records of 100+ bytes"
+                  % (p["partition_index"], p["partition_size"]))
+        if version >= 4:
+            total, usable = d.get("total_bytes"), d.get("usable_bytes")
+            check(isinstance(total, int) and isinstance(usable, int) and 0 < usable <= total,
+                  "DescribeLogDirs v%d total/usable bytes: %s / %s" % (version, total, usable))
+
+
+@case("admin_describe_topic_partitions")
+def _(ctx):
+    """DescribeTopicPartitions with a partition limit per response: following next_cursor yields
+    every partition of both topics exactly once, topics in name order, partitions in order; a page
+    that ends with a topic points the cursor at the next topic's partition 0."""
+    from kafka.protocol.admin import DescribeTopicPartitionsRequest
+    need_api(ctx, DescribeTopicPartitionsRequest, "describe_topic_partitions")
+    base = ctx.topic()
+    t5, t3 = create_topic(ctx, base + "-b", 5), create_topic(ctx, base + "-a", 3)
+    want = [(t3, p) for p in range(3)] + [(t5, p) for p in range(5)]
+    ids = {t: describe(ctx, t)["topic_id"] for t in (t3, t5)}
+    a = admin(ctx)
+    for limit, cursors in [(4, [(t5, 1)]), (3, [(t5, 0), (t5, 3)]), (8, []), (2000, [])]:
+        got, seen, cursor = [], [], None
+        for _ in range(20):
+            r = a.describe_topic_partitions([t5, t3], response_partition_limit=limit, cursor=cursor)
+            page = [(t["name"], p["partition_index"]) for t in r["topics"] for p in t["partitions"]]
+            check(len(page) <= limit, "limit %d: a page of %d partitions: %s" % (limit, len(page), page))
+            for t in r["topics"]:
+                check_eq((t["error_code"], str(t["topic_id"])), (0, ids[t["name"]]), "limit %d: (error, id) of %s" % (limit, t["name"]))
+                for p in t["partitions"]:
+                    check_eq((p["error_code"], p["replica_nodes"], p["isr_nodes"]), (0, [p["leader_id"]], [p["leader_id"]]),
+                             "limit %d: %s-%d (error, replicas, isr)" % (limit, t["name"], p["partition_index"]))
+            got.extend(page)
+            cursor = r["next_cursor"]
+            if cursor is None:
+                break
+            seen.append((cursor["topic_name"], cursor["partition_index"]))
+        check_eq(got, want, "limit %d: (topic, partition) over all pages" % limit)
+        check_eq(seen, cursors, "limit %d: the cursors returned" % limit)
+
+
+@case("admin_describe_topics_by_id")
+def _(ctx):
+    """describe_topics by uuid.UUID (Metadata v12+ by topic id): the topic's name and partitions;
+    an unknown id: error UNKNOWN_TOPIC_ID in the topic's entry, no name."""
+    import uuid
+    from kafka.protocol.metadata import MetadataRequest
+    need_api(ctx, MetadataRequest, "describe_topics by topic id", min_version=12)
+    topic = create_topic(ctx, ctx.topic(), 3)
+    by_name = describe(ctx, topic)
+    tid = uuid.UUID(str(by_name["topic_id"]))
+    check(tid.int != 0, "describe_topics by name gave the zero topic id")
+    res = admin(ctx).describe_topics([tid])
+    check_eq([(t["error_code"], t["name"], str(t["topic_id"])) for t in res], [(0, topic, str(tid))],
+             "describe_topics([id]) (error, name, id)")
+    parts = lambda t: sorted((p["partition_index"], p["leader_id"], list(p["replica_nodes"])) for p in t["partitions"])  # noqa: E731
+    check_eq(parts(res[0]), parts(by_name), "partitions described by id vs by name")
+    check_eq([p[0] for p in parts(res[0])], [0, 1, 2], "partition ids described by id")
+    unknown = uuid.uuid4()
+    res = admin(ctx).describe_topics([unknown])
+    check_eq([(t["error_code"], t["name"], str(t["topic_id"])) for t in res],
+             [(Errors.UnknownTopicIdError.errno, None, str(unknown))], "describe_topics([unknown id]) (error, name, id)")
+
+
+@case("admin_elect_leaders_and_reassignments")
+def _(ctx):
+    """elect_leaders (preferred) on a single node: ELECTION_NOT_NEEDED for every partition (which
+    kafka-python does not raise); a reassignment to the current replica is accepted, one to a
+    broker not in the cluster gets INVALID_REPLICA_ASSIGNMENT; none is left in progress."""
+    from kafka.protocol.admin import (AlterPartitionReassignmentsRequest, ElectLeadersRequest,
+                                      ListPartitionReassignmentsRequest)
+    need_api(ctx, ElectLeadersRequest, "elect_leaders")
+    topic = create_topic(ctx, ctx.topic(), 2)
+    a = admin(ctx)
+    r = a.elect_leaders(0, {topic: [0, 1]}, raise_errors=False)
+    check_eq(r.error_code, 0, "ElectLeaders top-level error code")
+    got = sorted((t.topic, p.partition_id, p.error_code) for t in r.replica_election_results for p in t.partition_result)
+    check_eq(got, [(topic, 0, Errors.ElectionNotNeededError.errno), (topic, 1, Errors.ElectionNotNeededError.errno)],
+             "elect_leaders(PREFERRED) (topic, partition, error code)")
+    a.elect_leaders(0, {topic: [0]})   # raise_errors=True: ELECTION_NOT_NEEDED is not an error
+    need_api(ctx, ListPartitionReassignmentsRequest, "list_partition_reassignments")
+    check_eq(a.list_partition_reassignments(), {}, "list_partition_reassignments() before")
+    need_api(ctx, AlterPartitionReassignmentsRequest, "alter_partition_reassignments")
+    node = int(node_id(ctx))
+    tp0, tp1 = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    check_eq(a.alter_partition_reassignments({tp0: [node]}), {tp0: None}, "reassignment of partition 0 to [%d]" % node)
+    check_eq(a.alter_partition_reassignments({tp1: [node + 1]}), {tp1: Errors.for_code(39)},
+             "reassignment of partition 1 to [%d] (no such broker)" % (node + 1))
+    check_eq(a.list_partition_reassignments(), {}, "list_partition_reassignments() after")
+    check_eq(a.list_partition_reassignments({topic: [0, 1]}), {}, "list_partition_reassignments({topic: [0, 1]})")
+    check_eq(sorted((p["partition_index"], p["leader_id"], p["replica_nodes"]) for p in describe(ctx, topic)["partitions"]),
+             [(0, node, [node]), (1, node, [node])], "(partition, leader, replicas) afterwards")
+
+
+@case("admin_describe_features")
+def _(ctx):
+    """describe_features (ApiVersions v3+ features): transaction.version supported up to >= 2 and
+    finalized at level 2."""
+    from kafka.protocol.metadata import ApiVersionsRequest
+    need_api(ctx, ApiVersionsRequest, "describe_features", min_version=3)
+    f = admin(ctx).describe_features()
+    tv = f.get("transaction.version")
+    check(tv is not None, "transaction.version not in the features: %s" % f)
+    check("supported" in tv and tv["supported"][0] <= 2 <= tv["supported"][1],
+          "transaction.version supported (min, max) = %s, want a range including 2" % (tv.get("supported"),))
+    check("finalized" in tv, "transaction.version is not finalized: %s" % tv)
+    # Kafka answers min_version_level = max_version_level = the finalized level
+    check_eq(tv["finalized"][1], 2, "finalized transaction.version level (max_version_level)")
+    check(tv["finalized"][0] <= 2, "finalized transaction.version min level %s > 2" % (tv["finalized"][0],))
+    check(tv.get("finalized_epoch") is not None, "no finalized features epoch: %s" % tv)
+
+
 @case("auto_create_on_metadata")
 def _(ctx):
     topic = ctx.topic()
@@ -480,6 +807,64 @@ def _(ctx):
     recs = [{"key": b"big", "value": os.urandom(700 * 1024)}, {"key": b"small", "value": b"after"}]
     check_offsets(produce(ctx, topic, recs, max_request_size=2 << 20), 0)
     check_records(consume(ctx, topic, 0, 0, 2), recs)
+
+
+@case("compaction_read_back", timeout=90)
+def _(ctx):
+    """A compacted topic (segment.bytes=4096, min.cleanable.dirty.ratio=0.01) written by kafka-python:
+    five keys rewritten 30 times, a tombstone for one of them, then 30 unique 400-byte filler keys
+    to roll the segments. Once the broker's cleaner ran (compat/run: log.cleaner.backoff.ms=1000),
+    reading from offset 0 (assign + seek) returns exactly the latest record of every key at its
+    original offset, the tombstone (value None, within delete.retention.ms) included."""
+    topic = ctx.topic()
+    admin(ctx).create_topics({topic: {"num_partitions": 1, "replication_factor": 1, "configs": {
+        "cleanup.policy": "compact", "segment.bytes": "4096", "min.cleanable.dirty.ratio": "0.01"}}},
+        timeout_ms=15000)
+    wait_partitions(ctx, topic, 1)
+    records = []
+    for rnd in range(30):
+        for k in range(5):
+            if k == 2 and rnd > 20:
+                continue
+            value = None if (k == 2 and rnd == 20) else b"v%d-%d" % (rnd, k)
+            records.append({"key": b"k%d" % k, "value": value})
+    records += [{"key": b"filler-%d" % i, "value": b"f" * 400} for i in range(30)]
+    reps = produce(ctx, topic, records, flush_every=5)
+    check_offsets(reps, 0)
+    latest = {}
+    for r, (_p, off) in zip(records, reps):
+        latest[r["key"]] = (off, r["key"], r["value"])
+    want = sorted(latest.values())
+    end = len(records)
+
+    c = consumer(ctx)
+    tp = TopicPartition(topic, 0)
+    got, attempts = None, 0
+    try:
+        c.assign([tp])
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            attempts += 1
+            c.seek(tp, 0)
+            got = []
+            read_until = time.time() + 10
+            while c.position(tp) < end and time.time() < read_until:
+                try:
+                    polled = c.poll(timeout_ms=200)
+                except Errors.OffsetOutOfRangeError as e:
+                    # Kafka's cleaner never moves the log start offset: offset 0 stays readable
+                    raise harness.CaseFailure("fetch from offset 0 after %d reads: %s (beginning, end offsets now %s)"
+                                              % (attempts, e, begin_end(ctx, topic, 0)))
+                for _tp, recs in polled.items():
+                    got.extend((m.offset, m.key, m.value) for m in recs)
+            if sorted(got) == want:
+                check_eq(got, sorted(got), "offsets in read order")
+                ctx.log("compacted read-back matched after %d attempts" % attempts)
+                return
+            time.sleep(1)
+    finally:
+        c.close()
+    check_eq(sorted(got or []), want, "records after cleaning (offset, key, value), %d reads from offset 0" % attempts)
 
 
 # ----------------------------------------------------------------------------- consumer groups
