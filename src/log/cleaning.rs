@@ -191,7 +191,13 @@ pub struct CleanedSegment {
     segment: Segment,
     index_interval_bytes: u32,
     last_offset: i64,
+    /// Bytes appended since the last fsync.
+    unsynced: u64,
 }
+
+/// The cleaner fsyncs its output every this many bytes, so the writeback is spread over the
+/// round instead of one large flush at its end that concurrent produce fsyncs queue behind.
+const SYNC_EVERY: u64 = 4 << 20;
 
 impl CleanedSegment {
     /// Appends one whole batch (offsets above the previous batch's).
@@ -207,6 +213,11 @@ impl CleanedSegment {
         self.segment
             .append(batch, &[header], self.index_interval_bytes)?;
         self.last_offset = header.last_offset();
+        self.unsynced += batch.len() as u64;
+        if self.unsynced >= SYNC_EVERY {
+            self.segment.sync_log()?;
+            self.unsynced = 0;
+        }
         Ok(())
     }
 
@@ -287,6 +298,7 @@ impl PartitionLog {
             segment,
             index_interval_bytes: config.index_interval_bytes,
             last_offset: base_offset - 1,
+            unsynced: 0,
         })
     }
 

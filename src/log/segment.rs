@@ -383,6 +383,11 @@ impl Segment {
         }
     }
 
+    /// Fsyncs the data written so far (the cleaner's output, a little at a time).
+    pub fn sync_log(&self) -> io::Result<()> {
+        self.log.sync_data()
+    }
+
     /// Snapshot for lock-free reads.
     pub fn view(&self) -> SegmentView {
         SegmentView {
