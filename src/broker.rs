@@ -16,7 +16,9 @@ use crate::cleaner::LogCleaner;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::coordinator::CoordinatorError;
+use crate::features::Features;
 use crate::group::{GroupCoordinator, GROUP_TOPIC};
+use crate::handlers::api_versions::TRANSACTION_VERSION;
 use crate::handlers::context::{Authorizer, Listener};
 use crate::log::write_atomically;
 use crate::metrics::RequestMetrics;
@@ -83,6 +85,8 @@ pub struct BrokerState {
     pub groups: GroupCoordinator,
     /// The transaction coordinator (this node coordinates every transactional id).
     pub txn: TxnCoordinator,
+    /// The finalized feature levels.
+    pub features: Features,
     /// The settings of groups and client metrics subscriptions.
     pub resource_configs: ResourceConfigs,
     /// Compacts `cleanup.policy=compact` partitions.
@@ -138,6 +142,11 @@ impl Broker {
         };
         let topics = TopicRegistry::open(&dir, &config, partition_ctx.clone())?;
         let resource_configs = ResourceConfigs::open(&dir).map_err(io)?;
+        let features = Features::open(
+            &dir,
+            &[(TRANSACTION_VERSION, config.txn.transaction_version)],
+        )
+        .map_err(io)?;
         let producer_ids =
             Arc::new(
                 ProducerIdManager::open(&dir).map_err(|source| StartupError::Io {
@@ -183,6 +192,7 @@ impl Broker {
             txn,
             cleaner: Arc::new(LogCleaner::new(config.cleaner)),
             resource_configs,
+            features,
             authorizer,
             metrics: RequestMetrics::default(),
             tasks,

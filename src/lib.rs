@@ -40,6 +40,7 @@ pub mod clock;
 pub mod config;
 pub mod connection;
 pub mod coordinator;
+pub mod features;
 pub mod group;
 pub mod handlers;
 pub mod log;

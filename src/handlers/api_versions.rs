@@ -1,6 +1,6 @@
 //! ApiVersions (API 18): the API table, straight from `registry`, and the features this broker
-//! implements: `transaction.version` 0-2 supported, finalized at `transaction.version` (Kafka 4
-//! clients use the KIP-890 protocol only when it is finalized at 2).
+//! implements (`features`): `transaction.version` 0-2 supported, finalized as UpdateFeatures
+//! last left it (Kafka 4 clients use the KIP-890 protocol only when it is finalized at 2).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::api_versions_response::{
@@ -11,6 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::context::RequestContext;
 use super::registry::APIS;
+use crate::features::SUPPORTED;
 
 /// Answers ApiVersions with every API in the table and its advertised range.
 pub fn handle(ctx: &RequestContext<'_>, _req: ApiVersionsRequest) -> ApiVersionsResponse {
@@ -18,29 +19,35 @@ pub fn handle(ctx: &RequestContext<'_>, _req: ApiVersionsRequest) -> ApiVersions
     resp.api_keys = supported_keys();
     // Before v4 Kafka leaves out supported features whose minimum is 0.
     if ctx.version >= 4 {
-        resp.supported_features = vec![SupportedFeatureKey::default()
-            .with_name(StrBytes::from_static_str(TRANSACTION_VERSION))
-            .with_min_version(0)
-            .with_max_version(2)];
+        resp.supported_features = SUPPORTED
+            .iter()
+            .map(|f| {
+                SupportedFeatureKey::default()
+                    .with_name(StrBytes::from_static_str(f.name))
+                    .with_min_version(f.min)
+                    .with_max_version(f.max)
+            })
+            .collect();
     }
-    let level = ctx.broker.config.txn.transaction_version;
-    // Kafka lists only features finalized above level 0.
-    if level > 0 {
-        resp.finalized_features = vec![FinalizedFeatureKey::default()
-            .with_name(StrBytes::from_static_str(TRANSACTION_VERSION))
-            .with_min_version_level(level)
-            .with_max_version_level(level)];
-    }
+    // Kafka lists only features finalized above level 0, with min = max = the level.
+    let (epoch, finalized) = ctx.broker.features.finalized();
+    resp.finalized_features = finalized
+        .into_iter()
+        .map(|(name, level)| {
+            FinalizedFeatureKey::default()
+                .with_name(StrBytes::from_string(name))
+                .with_min_version_level(level)
+                .with_max_version_level(level)
+        })
+        .collect();
     // Clients take finalized features only from an epoch newer than what they saw (-1 at
-    // first); the level is fixed for the broker's lifetime, so one epoch serves.
-    resp.finalized_features_epoch = FEATURES_EPOCH;
+    // first); every UpdateFeatures moves it.
+    resp.finalized_features_epoch = epoch;
     resp
 }
 
 /// The feature that switches KIP-890 (the transaction protocol version).
 pub const TRANSACTION_VERSION: &str = "transaction.version";
-/// The epoch of the finalized features.
-const FEATURES_EPOCH: i64 = 1;
 
 /// The response to an ApiVersions request at a version we do not know (KIP-511): encoded as
 /// v0, with UNSUPPORTED_VERSION and our ranges so the client can retry at one of them.

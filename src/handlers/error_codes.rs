@@ -4,6 +4,7 @@
 use kafka_protocol::error::ResponseError;
 
 use super::context::ResourceType;
+use crate::features::FeatureError;
 use crate::group::GroupError;
 use crate::log::{BatchError, LogError};
 use crate::logging::LoggerError;
@@ -36,6 +37,14 @@ pub fn partition_error(e: &PartitionError) -> ResponseError {
         PartitionError::Control(_) => ResponseError::InvalidRecord,
         PartitionError::PolicyViolation(_) => ResponseError::PolicyViolation,
         PartitionError::Log(l) => log_error(l),
+    }
+}
+
+/// The Kafka error for a refused feature update.
+pub fn feature_error(e: &FeatureError) -> ResponseError {
+    match e {
+        FeatureError::InvalidUpdate(_) => ResponseError::InvalidUpdateVersion,
+        FeatureError::Io(_) => ResponseError::KafkaStorageError,
     }
 }
 

@@ -21,6 +21,7 @@ pub mod delete_records;
 pub mod describe_cluster;
 pub mod describe_topic_partitions;
 pub mod error_codes;
+pub mod features;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod group_admin;

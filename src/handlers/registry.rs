@@ -14,9 +14,9 @@ use super::context::RequestContext;
 use super::Reply;
 use super::{
     alter_configs, api_versions, configs, delete_records, describe_cluster,
-    describe_topic_partitions, fetch, find_coordinator, group_admin, groups, list_offsets,
-    log_dirs, metadata, offset_for_leader_epoch, offsets, produce, producers, reassignments,
-    topics, txn,
+    describe_topic_partitions, features, fetch, find_coordinator, group_admin, groups,
+    list_offsets, log_dirs, metadata, offset_for_leader_epoch, offsets, produce, producers,
+    reassignments, topics, txn,
 };
 use crate::protocol::ApiRange;
 
@@ -107,6 +107,7 @@ pub static APIS: &[Api] = &[
     api!(DescribeTransactions, DescribeTransactionsRequest, now txn::describe_transactions),
     api!(ListTransactions, ListTransactionsRequest, now txn::list_transactions),
     api!(DescribeCluster, DescribeClusterRequest, now describe_cluster::handle),
+    api!(UpdateFeatures, UpdateFeaturesRequest, reply features::update_features),
     api!(ElectLeaders, ElectLeadersRequest, now reassignments::elect_leaders),
     api!(AlterPartitionReassignments, AlterPartitionReassignmentsRequest, now reassignments::alter_partition_reassignments),
     api!(ListPartitionReassignments, ListPartitionReassignmentsRequest, now reassignments::list_partition_reassignments),
