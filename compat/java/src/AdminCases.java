@@ -32,6 +32,109 @@ final class AdminCases {
         CompatSuite.CASES.put("admin_elect_leaders_and_reassignments", AdminCases::electAndReassign);
         CompatSuite.CASES.put("admin_describe_log_dirs", AdminCases::describeLogDirs);
         CompatSuite.CASES.put("admin_incremental_alter_configs", AdminCases::alterConfigs);
+        CompatSuite.CASES.put("admin_features", AdminCases::features);
+        CompatSuite.CASES.put("admin_group_client_metrics_logger_configs", AdminCases::otherConfigResources);
+    }
+
+    /**
+     * describeFeatures (ApiVersions): transaction.version supported 0-2 and finalized at 2;
+     * updateFeatures checks a safe downgrade with validateOnly (nothing changes: the transaction
+     * cases need level 2) and refuses a level past the supported range.
+     */
+    static void features() throws Exception {
+        try (Admin a = CompatSuite.admin()) {
+            var f = a.describeFeatures().featureMetadata().get(20, TimeUnit.SECONDS);
+            var supported = f.supportedFeatures().get("transaction.version");
+            CompatSuite.check(supported != null, "transaction.version not supported: " + f.supportedFeatures());
+            CompatSuite.checkEq(supported.minVersion() + "-" + supported.maxVersion(), "0-2", "supported transaction.version");
+            var finalized = f.finalizedFeatures().get("transaction.version");
+            CompatSuite.check(finalized != null, "transaction.version not finalized: " + f.finalizedFeatures());
+            CompatSuite.checkEq(finalized.maxVersionLevel(), (short) 2, "finalized transaction.version");
+            long epoch = f.finalizedFeaturesEpoch().orElse(-1L);
+            var down = new org.apache.kafka.clients.admin.FeatureUpdate((short) 1,
+                org.apache.kafka.clients.admin.FeatureUpdate.UpgradeType.SAFE_DOWNGRADE);
+            a.updateFeatures(Map.of("transaction.version", down),
+                new org.apache.kafka.clients.admin.UpdateFeaturesOptions().validateOnly(true)).all().get(20, TimeUnit.SECONDS);
+            var after = a.describeFeatures().featureMetadata().get(20, TimeUnit.SECONDS);
+            CompatSuite.checkEq(after.finalizedFeatures().get("transaction.version").maxVersionLevel(), (short) 2,
+                "finalized transaction.version after a validateOnly downgrade");
+            CompatSuite.checkEq(after.finalizedFeaturesEpoch().orElse(-1L), epoch, "features epoch after validateOnly");
+            var tooHigh = new org.apache.kafka.clients.admin.FeatureUpdate((short) 3,
+                org.apache.kafka.clients.admin.FeatureUpdate.UpgradeType.UPGRADE);
+            try {
+                a.updateFeatures(Map.of("transaction.version", tooHigh), new org.apache.kafka.clients.admin.UpdateFeaturesOptions())
+                    .all().get(20, TimeUnit.SECONDS);
+                throw new CompatSuite.Failure("transaction.version 3 was accepted");
+            } catch (ExecutionException e) {
+                CompatSuite.check(e.getCause() instanceof org.apache.kafka.common.errors.InvalidUpdateVersionException,
+                    "level 3: want InvalidUpdateVersionException, got " + e.getCause());
+            }
+        }
+    }
+
+    /**
+     * The config resources besides topics and brokers: a GROUP's consumer.session.timeout.ms
+     * (stored for a group that need not exist, GROUP_CONFIG source, refused outside the broker's
+     * bounds), a CLIENT_METRICS subscription (set, described, deleted), and BROKER_LOGGER levels
+     * (root listed, a logger set to DEBUG and back).
+     */
+    static void otherConfigResources() throws Exception {
+        java.util.function.BiFunction<String, String, org.apache.kafka.clients.admin.ConfigEntry> e =
+            org.apache.kafka.clients.admin.ConfigEntry::new;
+        var SET = org.apache.kafka.clients.admin.AlterConfigOp.OpType.SET;
+        var DELETE = org.apache.kafka.clients.admin.AlterConfigOp.OpType.DELETE;
+        try (Admin a = CompatSuite.admin()) {
+            var group = new org.apache.kafka.common.config.ConfigResource(
+                org.apache.kafka.common.config.ConfigResource.Type.GROUP, "compat-group-config-" + System.nanoTime());
+            a.incrementalAlterConfigs(Map.of(group, List.of(new org.apache.kafka.clients.admin.AlterConfigOp(
+                e.apply("consumer.session.timeout.ms", "50000"), SET)))).all().get(20, TimeUnit.SECONDS);
+            var g = a.describeConfigs(List.of(group)).all().get(20, TimeUnit.SECONDS).get(group);
+            var session = g.get("consumer.session.timeout.ms");
+            CompatSuite.checkEq(session.value() + " " + session.source(), "50000 DYNAMIC_GROUP_CONFIG", "group session timeout");
+            CompatSuite.checkEq(g.get("consumer.heartbeat.interval.ms").source(),
+                org.apache.kafka.clients.admin.ConfigEntry.ConfigSource.DEFAULT_CONFIG, "an unset group config's source");
+            try {
+                a.incrementalAlterConfigs(Map.of(group, List.of(new org.apache.kafka.clients.admin.AlterConfigOp(
+                    e.apply("consumer.session.timeout.ms", "1000"), SET)))).all().get(20, TimeUnit.SECONDS);
+                throw new CompatSuite.Failure("a session timeout below group.consumer.min.session.timeout.ms was accepted");
+            } catch (ExecutionException ex) {
+                CompatSuite.check(ex.getCause() instanceof org.apache.kafka.common.errors.InvalidConfigurationException,
+                    "group session timeout 1000: want InvalidConfigurationException, got " + ex.getCause());
+            }
+            var metrics = new org.apache.kafka.common.config.ConfigResource(
+                org.apache.kafka.common.config.ConfigResource.Type.CLIENT_METRICS, "compat-sub-" + System.nanoTime());
+            a.incrementalAlterConfigs(Map.of(metrics, List.of(
+                new org.apache.kafka.clients.admin.AlterConfigOp(e.apply("metrics", "org.apache.kafka.producer."), SET),
+                new org.apache.kafka.clients.admin.AlterConfigOp(e.apply("interval.ms", "60000"), SET)))).all().get(20, TimeUnit.SECONDS);
+            var m = a.describeConfigs(List.of(metrics)).all().get(20, TimeUnit.SECONDS).get(metrics);
+            CompatSuite.checkEq(m.get("interval.ms").value() + " " + m.get("interval.ms").source(), "60000 DYNAMIC_CLIENT_METRICS_CONFIG",
+                "subscription interval.ms");
+            a.incrementalAlterConfigs(Map.of(metrics, List.of(
+                new org.apache.kafka.clients.admin.AlterConfigOp(e.apply("metrics", null), DELETE),
+                new org.apache.kafka.clients.admin.AlterConfigOp(e.apply("interval.ms", null), DELETE)))).all().get(20, TimeUnit.SECONDS);
+            m = a.describeConfigs(List.of(metrics)).all().get(20, TimeUnit.SECONDS).get(metrics);
+            CompatSuite.checkEq(m.get("interval.ms").value(), "300000", "subscription interval.ms after it was deleted");
+            int node = a.describeCluster().nodes().get(20, TimeUnit.SECONDS).iterator().next().id();
+            var loggers = new org.apache.kafka.common.config.ConfigResource(
+                org.apache.kafka.common.config.ConfigResource.Type.BROKER_LOGGER, String.valueOf(node));
+            var l = a.describeConfigs(List.of(loggers)).all().get(20, TimeUnit.SECONDS).get(loggers);
+            CompatSuite.check(l.get("root") != null, "BROKER_LOGGER lists no root logger: " + l.entries().size() + " entries");
+            String logger = null;
+            for (var entry : l.entries()) if (!entry.name().equals("root")) { logger = entry.name(); break; }
+            CompatSuite.check(logger != null, "BROKER_LOGGER lists no logger besides root");
+            String before = l.get(logger).value();
+            a.incrementalAlterConfigs(Map.of(loggers, List.of(new org.apache.kafka.clients.admin.AlterConfigOp(
+                e.apply(logger, "DEBUG"), SET)))).all().get(20, TimeUnit.SECONDS);
+            try {
+                var now = a.describeConfigs(List.of(loggers)).all().get(20, TimeUnit.SECONDS).get(loggers).get(logger);
+                CompatSuite.checkEq(now.value() + " " + now.source(), "DEBUG DYNAMIC_BROKER_LOGGER_CONFIG", "level of " + logger);
+            } finally {
+                a.incrementalAlterConfigs(Map.of(loggers, List.of(new org.apache.kafka.clients.admin.AlterConfigOp(
+                    e.apply(logger, null), DELETE)))).all().get(20, TimeUnit.SECONDS);
+            }
+            CompatSuite.checkEq(a.describeConfigs(List.of(loggers)).all().get(20, TimeUnit.SECONDS).get(loggers).get(logger).value(),
+                before, "level of " + logger + " after DELETE");
+        }
     }
 
     static List<Integer> indexes(TopicDescription d) {
