@@ -20,8 +20,15 @@
 //!       coordinator   the coordinator runtime: shards over a log, key locks, commit via a
 //!                     partition writer, replay, snapshots, timers
 //!         group         the group coordinator shard: group types (classic), offset store
-//!         txn           producer ids; the transaction coordinator shard comes here
+//!         txn           producer ids and the transaction coordinator shard, markers
+//!       resource_configs  GROUP and CLIENT_METRICS config resources (validated, persisted)
+//!       features      finalized feature levels (ApiVersions, UpdateFeatures)
+//!       logging       live log levels (BROKER_LOGGER) over a tracing reload layer
 //!   connection    <- replies written in request order (deferred ones awaited in place)
+//!
+//! background    (server, through tasks) retention, flushes, expiry, coordinator timers and
+//!   cleaner       the log cleaner: which compacted partition, up to where (select), one round
+//!                 (clean, txn, offset_map), I/O throttle; the log's side of it is log::cleaning
 //! ```
 //!
 //! Rules every module keeps:
