@@ -41,7 +41,7 @@ use crate::topics::config::CompactionConfig;
 
 use clean::{clean_round, ActiveProducer, CleanError, IoHook, RoundInput, RoundStats};
 use offset_map::OffsetMap;
-use select::{choose, Candidate};
+use select::{choose, Candidate, LogShape};
 use throttle::Throttler;
 
 /// The broker's `log.cleaner.*` settings.
@@ -267,6 +267,7 @@ pub struct LogToClean<'a> {
     pub segment_bytes: u64,
 }
 
+/// The section of `log` to clean now, if any (under `guard`, so the segments stay).
 fn candidate_of(
     log: &PartitionLog,
     guard: &CleaningGuard<'_>,
@@ -275,17 +276,14 @@ fn candidate_of(
     now_ms: i64,
 ) -> Result<Option<Candidate>, CleanError> {
     let (segments, next_base) = log.cleanable_segments(guard);
-    let checkpoint = read_cleaner_checkpoint(log.dir())?;
-    Ok(choose(
-        &segments,
+    let shape = LogShape {
         next_base,
-        log.log_start_offset(),
-        log.log_end_offset(),
-        checkpoint,
+        log_start: log.log_start_offset(),
+        log_end: log.log_end_offset(),
+        checkpoint: read_cleaner_checkpoint(log.dir())?,
         last_stable_offset,
-        compaction,
-        now_ms,
-    ))
+    };
+    Ok(choose(&segments, &shape, compaction, now_ms))
 }
 
 /// Cleans `target` once if it needs it (None: it does not, or another cleaning holds it), then

@@ -261,18 +261,14 @@ proptest! {
 fn bound_of(p: &Partition) -> i64 {
     let log = p.log();
     let guard = log.try_begin_cleaning().unwrap();
-    let (segments, next_base) = log.cleanable_segments(&guard);
-    let checkpoint = crate::log::read_cleaner_checkpoint(log.dir()).unwrap();
-    super::select::choose(
-        &segments,
-        next_base,
-        log.log_start_offset(),
-        log.log_end_offset(),
-        checkpoint,
+    super::candidate_of(
+        log,
+        &guard,
         p.last_stable_offset(),
         &p.config().compaction,
         NOW,
     )
+    .unwrap()
     .map_or(-1, |c| c.first_uncleanable)
 }
 
@@ -369,6 +365,16 @@ fn txn_append(p: &Arc<Partition>, producer_id: i64, first_seq: i32, count: i32) 
     .unwrap();
 }
 
+/// A committed one-batch transaction of `producer_id`, a roll (so it is cleanable), a round.
+fn commit_roll_and_clean(p: &Arc<Partition>, producer_id: i64, now: i64) {
+    txn_append(p, producer_id, 0, 1);
+    p.write_txn_marker(marker(producer_id, TxnResult::Commit))
+        .unwrap();
+    p.log().roll_for_tests(NOW).unwrap();
+    p.flush().unwrap();
+    clean(p, now, &|| false).unwrap();
+}
+
 /// Batches as (base, last, records, control) from the log start.
 fn batches(p: &Partition) -> Vec<(i64, i64, i32, bool)> {
     let read = p
@@ -435,13 +441,7 @@ fn aborted_data_goes_first_then_its_marker_after_the_horizon_and_open_transactio
     // Next round, past the horizon the first round set on the now-empty transactions' markers.
     clock.advance(DELETE_RETENTION_MS);
     let log_end = p.log_end_offset();
-    txn_append(&p, 10, 0, 1);
-    p.write_txn_marker(marker(10, TxnResult::Commit)).unwrap();
-    p.log().roll_for_tests(NOW).unwrap();
-    p.flush().unwrap();
-    cleaner()
-        .clean_filthiest(std::slice::from_ref(&p), clock.now_ms(), &|| false)
-        .unwrap();
+    commit_roll_and_clean(&p, 10, clock.now_ms());
     let b = batches(&p);
     assert!(
         b.iter().any(|x| x.0 == 5),
@@ -449,13 +449,7 @@ fn aborted_data_goes_first_then_its_marker_after_the_horizon_and_open_transactio
     );
     // An expiring horizon does not start a round by itself: new dirty data does.
     clock.advance(DELETE_RETENTION_MS);
-    txn_append(&p, 11, 0, 1);
-    p.write_txn_marker(marker(11, TxnResult::Commit)).unwrap();
-    p.log().roll_for_tests(NOW).unwrap();
-    p.flush().unwrap();
-    cleaner()
-        .clean_filthiest(std::slice::from_ref(&p), clock.now_ms(), &|| false)
-        .unwrap();
+    commit_roll_and_clean(&p, 11, clock.now_ms());
     let b = batches(&p);
     assert!(
         !b.iter().any(|x| x.0 == 5),

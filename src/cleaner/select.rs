@@ -27,16 +27,26 @@ pub struct Candidate {
     pub ratio: f64,
 }
 
-/// The section of a log to clean now, if it needs cleaning. `segments` are the durable rolled
-/// ones, `next_base` the base of the first segment after them.
-#[allow(clippy::too_many_arguments)]
+/// Where a log stands, besides its segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogShape {
+    /// Base of the first segment after the cleanable ones (the active one, or one not durable).
+    pub next_base: i64,
+    /// The log start offset.
+    pub log_start: i64,
+    /// The log end offset.
+    pub log_end: i64,
+    /// The cleaner checkpoint, if any.
+    pub checkpoint: Option<i64>,
+    /// The partition's last stable offset.
+    pub last_stable_offset: i64,
+}
+
+/// The section of a log to clean now, if it needs cleaning; `segments` are the durable rolled
+/// ones (their first batches are read for `max.compaction.lag.ms`).
 pub fn choose(
     segments: &[SegmentSnapshot],
-    next_base: i64,
-    log_start: i64,
-    log_end: i64,
-    checkpoint: Option<i64>,
-    last_stable_offset: i64,
+    shape: &LogShape,
     config: &CompactionConfig,
     now_ms: i64,
 ) -> Option<Candidate> {
@@ -50,16 +60,7 @@ pub fn choose(
             first_timestamp: s.first_batch_timestamp().ok().flatten(),
         })
         .collect();
-    choose_among(
-        &stats,
-        next_base,
-        log_start,
-        log_end,
-        checkpoint,
-        last_stable_offset,
-        config,
-        now_ms,
-    )
+    choose_among(&stats, shape, config, now_ms)
 }
 
 /// What selection needs of one segment.
@@ -78,17 +79,19 @@ pub struct SegmentStat {
 }
 
 /// [`choose`] over plain numbers.
-#[allow(clippy::too_many_arguments)]
 pub fn choose_among(
     segments: &[SegmentStat],
-    next_base: i64,
-    log_start: i64,
-    log_end: i64,
-    checkpoint: Option<i64>,
-    last_stable_offset: i64,
+    shape: &LogShape,
     config: &CompactionConfig,
     now_ms: i64,
 ) -> Option<Candidate> {
+    let LogShape {
+        next_base,
+        log_start,
+        log_end,
+        checkpoint,
+        last_stable_offset,
+    } = *shape;
     let first_dirty = match checkpoint {
         Some(c) if c >= log_start && c <= log_end => c,
         _ => log_start,
@@ -165,6 +168,22 @@ mod tests {
         }
     }
 
+    fn shape(
+        next_base: i64,
+        log_start: i64,
+        log_end: i64,
+        checkpoint: Option<i64>,
+        lso: i64,
+    ) -> LogShape {
+        LogShape {
+            next_base,
+            log_start,
+            log_end,
+            checkpoint,
+            last_stable_offset: lso,
+        }
+    }
+
     fn config() -> CompactionConfig {
         CompactionConfig {
             min_cleanable_dirty_ratio: 0.5,
@@ -182,27 +201,27 @@ mod tests {
             seg(20, 30, 100, 10, 15),
         ];
         // Never cleaned: everything up to the active segment is dirty.
-        let c = choose_among(&segs, 30, 0, 35, None, 35, &config(), 100).unwrap();
+        let c = choose_among(&segs, &shape(30, 0, 35, None, 35), &config(), 100).unwrap();
         assert_eq!((c.first_dirty, c.first_uncleanable, c.ratio), (0, 30, 1.0));
         // Checkpoint at 20: 100 dirty of 300.
-        assert!(choose_among(&segs, 30, 0, 35, Some(20), 35, &config(), 100).is_none());
+        assert!(choose_among(&segs, &shape(30, 0, 35, Some(20), 35), &config(), 100).is_none());
         let mut low = config();
         low.min_cleanable_dirty_ratio = 0.3;
-        let c = choose_among(&segs, 30, 0, 35, Some(20), 35, &low, 100).unwrap();
+        let c = choose_among(&segs, &shape(30, 0, 35, Some(20), 35), &low, 100).unwrap();
         assert_eq!((c.first_dirty, c.first_uncleanable), (20, 30));
         // A checkpoint past the log end starts over from the log start.
-        let c = choose_among(&segs, 30, 0, 35, Some(99), 35, &config(), 100).unwrap();
+        let c = choose_among(&segs, &shape(30, 0, 35, Some(99), 35), &config(), 100).unwrap();
         assert_eq!(c.first_dirty, 0);
         // An open transaction at 15 keeps its whole segment uncleanable.
-        let c = choose_among(&segs, 30, 0, 35, None, 15, &config(), 100).unwrap();
+        let c = choose_among(&segs, &shape(30, 0, 35, None, 15), &config(), 100).unwrap();
         assert_eq!(c.first_uncleanable, 10);
         // min.compaction.lag.ms: the segment with a record newer than now - lag stops it.
         let mut lag = config();
         lag.min_compaction_lag_ms = 90;
-        let c = choose_among(&segs, 30, 0, 35, None, 35, &lag, 100).unwrap();
+        let c = choose_among(&segs, &shape(30, 0, 35, None, 35), &lag, 100).unwrap();
         assert_eq!(c.first_uncleanable, 20);
         // Nothing cleanable at all.
-        assert!(choose_among(&[], 0, 0, 5, None, 5, &config(), 100).is_none());
+        assert!(choose_among(&[], &shape(0, 0, 5, None, 5), &config(), 100).is_none());
     }
 
     #[test]
@@ -214,12 +233,12 @@ mod tests {
         ];
         let mut c = config();
         c.min_cleanable_dirty_ratio = 0.9;
-        assert!(choose_among(&segs, 30, 0, 35, Some(20), 35, &c, 100).is_none());
+        assert!(choose_among(&segs, &shape(30, 0, 35, Some(20), 35), &c, 100).is_none());
         c.max_compaction_lag_ms = 40;
-        let chosen = choose_among(&segs, 30, 0, 35, Some(20), 35, &c, 100).unwrap();
+        let chosen = choose_among(&segs, &shape(30, 0, 35, Some(20), 35), &c, 100).unwrap();
         assert_eq!((chosen.first_dirty, chosen.first_uncleanable), (20, 30));
         // Not yet overdue.
         c.max_compaction_lag_ms = 60;
-        assert!(choose_among(&segs, 30, 0, 35, Some(20), 35, &c, 100).is_none());
+        assert!(choose_among(&segs, &shape(30, 0, 35, Some(20), 35), &c, 100).is_none());
     }
 }
