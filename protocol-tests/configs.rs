@@ -512,6 +512,12 @@ async fn alter_configs_replaces_every_override() {
 
 const GROUP: i8 = 32;
 
+/// One setting of one resource, described alone (DescribeConfigs v4).
+async fn one(c: &mut Client, resource_type: i8, name: &str, key: &str) -> Seen {
+    let d = describe(c, 4, resource_type, name, Some(&[key]), false).await;
+    entry(&d, key)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_configs_are_validated_stored_and_described_for_any_group() {
     let mut broker = TestBroker::start(&[]).await;
@@ -537,16 +543,12 @@ async fn group_configs_are_validated_stored_and_described_for_any_group() {
                 .0,
             0
         );
-        let d = describe(
-            &mut c,
-            4,
-            GROUP,
-            "g1",
-            Some(&["consumer.session.timeout.ms"]),
-            false,
-        )
-        .await;
-        assert_eq!(entry(&d, "consumer.session.timeout.ms").1, 5);
+        assert_eq!(
+            one(&mut c, GROUP, "g1", "consumer.session.timeout.ms")
+                .await
+                .1,
+            5
+        );
         assert_eq!(
             incremental(&mut c, v, GROUP, "g1", &set("50000"), false)
                 .await
@@ -655,83 +657,22 @@ async fn client_metrics_subscriptions_are_validated_stored_and_deleted() {
     let d = describe(&mut c, 4, CLIENT_METRICS, "sub", None, false).await;
     assert_eq!(entry(&d, "interval.ms").0, "1000");
     assert_eq!(entry(&d, "metrics").1, 7, "CLIENT_METRICS_CONFIG");
-    let bad = |k: &'static str, v: &'static str| [(k, SET, Some(v))];
+    for (key, op, value, code) in [
+        ("interval.ms", SET, "50", 42),
+        ("colour", SET, "red", 42),
+        ("interval.ms", SET, "x", 40),
+        ("match", SET, "host=a", 40),
+        ("metrics", APPEND, "x", 40),
+    ] {
+        let ops = [(key, op, Some(value))];
+        let got = incremental(&mut c, 1, CLIENT_METRICS, "sub", &ops, false).await;
+        assert_eq!(got.0, code, "{key} {op} {value}");
+    }
+    let ops = [("interval.ms", SET, Some("1000"))];
     assert_eq!(
-        incremental(
-            &mut c,
-            1,
-            CLIENT_METRICS,
-            "sub",
-            &bad("interval.ms", "50"),
-            false
-        )
-        .await
-        .0,
-        42
-    );
-    assert_eq!(
-        incremental(
-            &mut c,
-            1,
-            CLIENT_METRICS,
-            "sub",
-            &bad("colour", "red"),
-            false
-        )
-        .await
-        .0,
-        42
-    );
-    assert_eq!(
-        incremental(
-            &mut c,
-            1,
-            CLIENT_METRICS,
-            "sub",
-            &bad("interval.ms", "x"),
-            false
-        )
-        .await
-        .0,
-        40
-    );
-    assert_eq!(
-        incremental(
-            &mut c,
-            1,
-            CLIENT_METRICS,
-            "sub",
-            &bad("match", "host=a"),
-            false
-        )
-        .await
-        .0,
-        40
-    );
-    assert_eq!(
-        incremental(
-            &mut c,
-            1,
-            CLIENT_METRICS,
-            "sub",
-            &[("metrics", APPEND, Some("x"))],
-            false
-        )
-        .await
-        .0,
-        40
-    );
-    assert_eq!(
-        incremental(
-            &mut c,
-            1,
-            CLIENT_METRICS,
-            "",
-            &bad("interval.ms", "1000"),
-            false
-        )
-        .await
-        .0,
+        incremental(&mut c, 1, CLIENT_METRICS, "", &ops, false)
+            .await
+            .0,
         42
     );
     broker.restart(&[]).await;
@@ -761,6 +702,9 @@ async fn client_metrics_subscriptions_are_validated_stored_and_deleted() {
 
 const BROKER_LOGGER: i8 = 8;
 
+/// (resource name, logger, op, level, validate_only, expected code).
+type LoggerStep<'a> = (&'a str, &'a str, i8, Option<&'a str>, bool, i16);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_logger_levels_change_live() {
     use kafka_protocol::messages::alter_configs_request::AlterConfigsResource;
@@ -772,83 +716,30 @@ async fn broker_logger_levels_change_live() {
     let root = entry(&d, "root");
     assert_eq!((root.1, root.2, root.3, root.4.len()), (6, false, 0, 0));
     let logger = "rivulet::cleaner";
-    let set = |level: &'static str| [(logger, SET, Some(level))];
-    assert_eq!(
-        incremental(&mut c, 1, BROKER_LOGGER, &id, &set("DEBUG"), true)
-            .await
-            .0,
-        0
-    );
-    assert_eq!(
-        entry(
-            &describe(&mut c, 4, BROKER_LOGGER, &id, Some(&[logger]), false).await,
-            logger
-        )
-        .0,
-        root.0
-    );
-    assert_eq!(
-        incremental(&mut c, 1, BROKER_LOGGER, &id, &set("DEBUG"), false)
-            .await
-            .0,
-        0
-    );
-    let d = describe(&mut c, 4, BROKER_LOGGER, &id, Some(&[logger]), false).await;
-    assert_eq!(d.configs.len(), 1);
-    assert_eq!(entry(&d, logger).0, "DEBUG");
-    // Kafka's refusals: a level it does not know (case-sensitive), an unknown logger, root's
-    // removal, list operations, another broker, AlterConfigs.
-    assert_eq!(
-        incremental(&mut c, 1, BROKER_LOGGER, &id, &set("debug"), false)
-            .await
-            .0,
-        40
-    );
-    assert_eq!(
-        incremental(
-            &mut c,
-            1,
-            BROKER_LOGGER,
-            &id,
-            &[("kafka.server", SET, Some("INFO"))],
-            false
-        )
-        .await
-        .0,
-        40
-    );
-    assert_eq!(
-        incremental(
-            &mut c,
-            1,
-            BROKER_LOGGER,
-            &id,
-            &[("root", DELETE, None)],
-            false
-        )
-        .await
-        .0,
-        42
-    );
-    assert_eq!(
-        incremental(
-            &mut c,
-            1,
-            BROKER_LOGGER,
-            &id,
-            &[(logger, APPEND, Some("INFO"))],
-            false
-        )
-        .await
-        .0,
-        42
-    );
-    assert_eq!(
-        incremental(&mut c, 1, BROKER_LOGGER, "77", &set("INFO"), false)
-            .await
-            .0,
-        42
-    );
+    let steps: [LoggerStep; 9] = [
+        (&id, logger, SET, Some("DEBUG"), true, 0),
+        (&id, logger, SET, Some("DEBUG"), false, 0),
+        // Kafka's refusals: a level it does not know (case-sensitive), an unknown logger, root's
+        // removal, list operations, another broker.
+        (&id, logger, SET, Some("debug"), false, 40),
+        (&id, "kafka.server", SET, Some("INFO"), false, 40),
+        (&id, "root", DELETE, None, false, 42),
+        (&id, logger, APPEND, Some("INFO"), false, 42),
+        ("77", logger, SET, Some("INFO"), false, 42),
+        ("x", logger, SET, Some("INFO"), false, 42),
+        (&id, "rivulet", SET, Some("WARN"), true, 0),
+    ];
+    for (i, (name, target, op, level, validate_only, code)) in steps.into_iter().enumerate() {
+        let ops = [(target, op, level)];
+        let got = incremental(&mut c, 1, BROKER_LOGGER, name, &ops, validate_only).await;
+        assert_eq!(got.0, code, "step {i}: {got:?}");
+        let want = if i == 0 { root.0.as_str() } else { "DEBUG" };
+        assert_eq!(
+            one(&mut c, BROKER_LOGGER, &id, logger).await.0,
+            want,
+            "step {i}"
+        );
+    }
     assert_eq!(
         describe(&mut c, 4, BROKER_LOGGER, "", None, false)
             .await
@@ -864,7 +755,10 @@ async fn broker_logger_levels_change_live() {
     else {
         panic!()
     };
-    assert_eq!(r.responses[0].error_code, 42);
+    assert_eq!(
+        r.responses[0].error_code, 42,
+        "AlterConfigs has no BROKER_LOGGER"
+    );
     // A refused change in a batch changes nothing; DELETE returns to the inherited level.
     let ops = [
         (logger, SET, Some("TRACE")),
@@ -876,33 +770,13 @@ async fn broker_logger_levels_change_live() {
             .0,
         40
     );
+    assert_eq!(one(&mut c, BROKER_LOGGER, &id, logger).await.0, "DEBUG");
+    let ops = [(logger, DELETE, None)];
     assert_eq!(
-        entry(
-            &describe(&mut c, 4, BROKER_LOGGER, &id, None, false).await,
-            logger
-        )
-        .0,
-        "DEBUG"
-    );
-    assert_eq!(
-        incremental(
-            &mut c,
-            1,
-            BROKER_LOGGER,
-            &id,
-            &[(logger, DELETE, None)],
-            false
-        )
-        .await
-        .0,
+        incremental(&mut c, 1, BROKER_LOGGER, &id, &ops, false)
+            .await
+            .0,
         0
     );
-    assert_eq!(
-        entry(
-            &describe(&mut c, 4, BROKER_LOGGER, &id, None, false).await,
-            logger
-        )
-        .0,
-        root.0
-    );
+    assert_eq!(one(&mut c, BROKER_LOGGER, &id, logger).await.0, root.0);
 }
