@@ -50,6 +50,12 @@ FEATURES = [
     # Kafka Connect (compat/connect)
     ("Connect exactly-once source", lambda n: n.startswith("connect_eos_")),
     ("Connect internal topics", lambda n: n == "connect_internal_topics"),
+    # Kafka Streams (compat/kafka-streams)
+    ("Streams stateless", lambda n: n == "streams_stateless"),
+    ("Streams state stores, changelog and repartition topics",
+     lambda n: n in ("streams_count_and_windowed", "streams_table_join")),
+    ("Streams rebalance", lambda n: n == "streams_two_instances_rebalance"),
+    ("Streams exactly_once_v2 kill -9", lambda n: n == "streams_eos_kill9"),
     ("kill -9 durability", lambda n: "restart" in n or n.startswith(("no_offset_reuse", "acked_", "offsets_contiguous"))),
 ]
 

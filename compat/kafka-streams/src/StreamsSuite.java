@@ -47,6 +47,7 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.PartitionInfo;
+import org.apache.kafka.common.IsolationLevel;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
@@ -354,11 +355,15 @@ public class StreamsSuite {
 
     /**
      * CountApp (exactly_once_v2, in-memory store, cache off) as a child JVM; 3000 records for 10 keys
-     * are produced over about 6 s; once 600 counts are committed the JVM is SIGKILLed, its state
+     * are produced over about 6 s; once 600 counts are committed, at a moment when one of its transactions
+     * holds output records (ListOffsets: high watermark above the last stable offset) the JVM is SIGKILLed, its state
      * directory deleted, and it is started again with the same application.id: it restores the store
      * from the changelog (its restore listener reports the records restored) and finishes. Read with
      * read_committed, the output holds for every key exactly the counts 1, 2, ..., n (n = the key's
-     * input records): none missing, none twice, in order. The changelog's last value per key is n.
+     * input records): none missing, none twice, in order; read_uncommitted also sees the aborted records
+     * of the dead instance's transaction (the restart uses a new transactional id, since Streams' process id
+     * is random without persistent stores, so the broker aborts it when transaction.timeout.ms = 5 s
+     * expires). The changelog's last committed value per key is n.
      */
     static void eosKill9() throws Exception {
         needGroups();
@@ -396,10 +401,19 @@ public class StreamsSuite {
             try (Tail t = new Tail(out, "read_committed")) {
                 t.until(600, 30_000);
             }
-            Thread.sleep(100 + RND.nextInt(400));
+            // kill while a transaction of the application holds output records (high watermark above
+            // the last stable offset), so the restart has to wait for it to be aborted
+            List<TopicPartition> outParts = List.of(new TopicPartition(out, 0), new TopicPartition(out, 1));
+            boolean open = false;
+            long until = System.currentTimeMillis() + 10_000;
+            while (!open && System.currentTimeMillis() < until) {
+                Map<TopicPartition, Long> hw = latest(outParts, IsolationLevel.READ_UNCOMMITTED), lso = latest(outParts, IsolationLevel.READ_COMMITTED);
+                open = !hw.equals(lso);
+            }
             long tKill = System.currentTimeMillis();
             c1.kill9();
-            info("streams_eos_kill9: SIGKILLed the application after >= 600 committed counts");
+            check(open, "within 10 s no output partition had its high watermark above its last stable offset (no open transaction with records seen)");
+            info("streams_eos_kill9: SIGKILLed the application after >= 600 committed counts, with a transaction open on the output");
             deleteTree(state);
             c2 = childCount("2", appId, in, out, state);
             c2.awaitState("RUNNING", 60_000);
@@ -444,6 +458,8 @@ public class StreamsSuite {
                 java.util.regex.Matcher m = java.util.regex.Pattern.compile("^@@ restored (\\d+) records of counts from ").matcher(l);
                 if (m.find()) restored += Long.parseLong(m.group(1));
             }
+            check(uncommitted > got.size(), "read_uncommitted shows no aborted records (" + uncommitted + " records, "
+                + got.size() + " committed): the transaction open at the kill should have been aborted");
             check(restored > 0, "the restarted instance restored no records of its store from the changelog: " + c2.markers());
             String cl = appId + "-counts-changelog";
             checkTopicConfigs(Map.of(cl, Map.of("cleanup.policy", "compact")));
@@ -537,6 +553,14 @@ public class StreamsSuite {
 
     static Map<TopicPartition, Long> endOffsets(List<TopicPartition> tps) {
         try (KafkaConsumer<byte[], byte[]> c = bytesConsumer("read_uncommitted")) { return sortTp(c.endOffsets(tps)); }
+    }
+    static Map<TopicPartition, Long> latest(List<TopicPartition> tps, IsolationLevel iso) throws Exception {
+        Map<TopicPartition, org.apache.kafka.clients.admin.OffsetSpec> q = new HashMap<>();
+        for (TopicPartition tp : tps) q.put(tp, org.apache.kafka.clients.admin.OffsetSpec.latest());
+        Map<TopicPartition, Long> m = new HashMap<>();
+        admin.listOffsets(q, new org.apache.kafka.clients.admin.ListOffsetsOptions(iso)).all().get(10, TimeUnit.SECONDS)
+             .forEach((tp, r) -> m.put(tp, r.offset()));
+        return sortTp(m);
     }
     static Map<TopicPartition, Long> beginningOffsets(List<TopicPartition> tps) {
         try (KafkaConsumer<byte[], byte[]> c = bytesConsumer("read_uncommitted")) { return sortTp(c.beginningOffsets(tps)); }
@@ -696,8 +720,10 @@ public class StreamsSuite {
     }
 
     static Child childCount(String tag, String appId, String in, String out, Path state) throws IOException {
+        // commits every 500 ms, records sent at once (Streams' producer lingers 100 ms by default): most
+        // of the time a transaction with records is open on the broker
         return new Child("count-" + tag, "CountApp", List.of("--bootstrap", bootstrap, "--input", in, "--output", out,
-            "--application-id", appId, "--state-dir", state.toString(),
+            "--application-id", appId, "--state-dir", state.toString(), "commit.interval.ms=500", "producer.linger.ms=0",
             "session.timeout.ms=" + SESSION_MS, "heartbeat.interval.ms=1000", "producer.transaction.timeout.ms=5000"));
     }
 
