@@ -91,8 +91,10 @@ public class StreamsSuite {
     static final List<Child> CHILDREN = Collections.synchronizedList(new ArrayList<>());
     static final List<KafkaStreams> LOCAL = Collections.synchronizedList(new ArrayList<>());
     static final String NO_GROUPS = "broker does not advertise consumer-group APIs (every Streams application is a consumer group)";
-    // event time of the windowed and join cases: a multiple of 10 s, so windows start at BASE
-    static final long BASE = 1_700_000_000_000L;
+    // event time of the windowed and join cases: a multiple of 10 s, so windows start at BASE; an hour
+    // ago, well inside retention.ms (7 days): records with older timestamps are deleted by time
+    // retention (kfake did so within seconds with a fixed BASE in 2023)
+    static final long BASE = (System.currentTimeMillis() - 3_600_000L) / 10_000 * 10_000;
     // a dead member leaves the group after this (the broker's group.min.session.timeout.ms default)
     static final String SESSION_MS = "6000";
 
