@@ -153,8 +153,12 @@ pub fn run_move(
         if matches!(result, Err(MoveError::Crashed)) {
             return result;
         }
-        if !matches!(result, Ok(()) | Err(MoveError::Broken(_))) {
-            // Not committed: the copy goes (also at shutdown; the next start begins anew).
+        if !matches!(
+            result,
+            Ok(()) | Err(MoveError::Broken(_)) | Err(MoveError::Stopped)
+        ) {
+            // Not committed: the copy goes. At shutdown it stays, so the next start finds the
+            // move and starts it over.
             if let Err(e) = discard(&copy_dir, partition.topic(), partition.index()) {
                 tracing::warn!(dir = %copy_dir.display(), error = %e, "could not remove an unfinished partition copy");
             }

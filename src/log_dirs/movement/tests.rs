@@ -276,12 +276,20 @@ fn a_move_called_off_removes_its_copy_and_a_move_home_is_nothing() {
     );
     p.cancel_future();
     assert!(other.is_cancelled() && p.future().is_none());
-    // A shutdown stops a move and removes its copy too (the next start makes a new one).
+    // A shutdown stops a move between two chunks and leaves its copy for the next start.
     let future = p.start_future(s.b.path()).unwrap();
-    let result = run_move(p, &future, s.b.path(), &|| true, &s.clock);
+    let stops = std::sync::atomic::AtomicUsize::new(0);
+    let stop = || stops.fetch_add(1, std::sync::atomic::Ordering::SeqCst) >= 1;
+    let result = run_move(p, &future, s.b.path(), &stop, &s.clock);
     assert!(matches!(result, Err(MoveError::Stopped)), "{result:?}");
-    assert!(names(s.b.path()).is_empty());
     assert_eq!(p.dir(), s.a.path().join("t-0"));
+    let left = names(s.b.path());
+    assert!(left.len() == 1 && left[0].ends_with("-future"), "{left:?}");
+    let (dirs, _) =
+        LogDirs::open(&[s.a.path().to_path_buf(), s.b.path().to_path_buf()], 1).unwrap();
+    let scan = dirs.scan().unwrap();
+    assert_eq!(scan.futures.len(), 1, "the start finds the move");
+    assert!(p.future().is_none());
     // The log takes appends as before.
     let end = p.log_end_offset();
     let info = p
