@@ -28,6 +28,12 @@
 //! fsync runs with no lock held: a separate mutex + condvar elects one "sync leader" at a time and
 //! lets every caller whose offset the leader's fsync covered return without syncing again (group
 //! commit). Lock order: never hold both mutexes at once.
+//!
+//! Sealing (a replica move, `crate::log_dirs::movement`): `seal` sets a flag under the append
+//! lock, so an append either finished before it (and is in the final log end offset it returns)
+//! or refuses after it with `LogError::Sealed`, before assigning offsets. A move pauses cleaning
+//! (`pause_cleaning`, counted, read by `try_begin_cleaning` under the maintenance lock) for as
+//! long as it copies, and holds the maintenance lock across the seal and swap.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

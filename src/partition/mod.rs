@@ -36,8 +36,16 @@
 //! the producer batches and markers below the log end, and the transaction index holds exactly
 //! the aborted transactions whose markers are below it.
 //!
-//! Lock order: `producers` (the partition's state lock, held across a producer batch's or
-//! marker's check, append and record, and across truncation) before the log's own locks.
+//! The log sits behind a swappable handle (`RwLock<Arc<PartitionLog>>`, read like `config`:
+//! the `Arc` is cloned out, the lock held for nothing else) so a replica move can put a copy in
+//! another log directory in its place while every `Arc<Partition>` stays valid; see
+//! `relocation` for the swap and how an append that meets a sealed log runs again on its
+//! successor.
+//!
+//! Lock order: `swap` (a move's final step, config changes, deletion) before `last_snapshot`
+//! before the log's maintenance lock; `producers` (the partition's state lock, held across a
+//! producer batch's or marker's check, append and record, and across truncation) before the
+//! log's own locks, and never held while waiting for `swap`.
 //! `config` is read-mostly: its `Arc` is cloned out and the lock is never held across anything
 //! else. The high watermark, first unstable offset and leader epoch are atomics, so fetches take
 //! no partition lock at all: the first unstable offset is stored (under `producers`) before the
