@@ -17,6 +17,7 @@ mod every_version;
 mod groups;
 mod idempotence;
 mod listeners;
+mod log_dirs;
 mod malformed;
 mod offsets;
 mod produce_fetch;

@@ -1,15 +1,15 @@
-//! The one shared handle every connection holds: configuration, identity, the clock, topics,
-//! coordinators, the authorizer, metrics and the tracked background tasks.
+//! The one shared handle every connection holds: configuration, identity, the clock, the log
+//! directories, topics, coordinators, the authorizer, metrics and the tracked background tasks.
 //!
-//! Identity lives in `meta.properties` in the data directory (Kafka's file name and keys): a
-//! cluster id generated once, the node id, and Rivulet's data format version. A directory of
-//! another format or another node id is refused, so two brokers never share one by mistake.
+//! Identity lives in `meta.properties` in every log directory (Kafka's file name and keys, see
+//! `crate::log_dirs::meta`): a cluster id generated once, the node id, each directory's id and
+//! Rivulet's data format version. A directory of another format, node id or cluster is refused,
+//! so two brokers never share one by mistake. The broker's own files live in the metadata
+//! directory, the first of `log.dirs`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
-use base64::Engine;
 use uuid::Uuid;
 
 use crate::cleaner::LogCleaner;
@@ -20,7 +20,7 @@ use crate::features::Features;
 use crate::group::{GroupCoordinator, GROUP_TOPIC};
 use crate::handlers::api_versions::TRANSACTION_VERSION;
 use crate::handlers::context::{Authorizer, Listener};
-use crate::log::write_atomically;
+use crate::log_dirs::{discard, movement, LogDirError, LogDirs, DATA_FORMAT_VERSION};
 use crate::metrics::RequestMetrics;
 use crate::partition::{PartitionContext, TxnMarker};
 use crate::resource_configs::ResourceConfigs;
@@ -29,18 +29,10 @@ use crate::topics::{TopicError, TopicRegistry};
 use crate::txn::markers::{Marker, MarkersDurable};
 use crate::txn::{MarkerError, MarkerWriter, ProducerIdManager, TxnCoordinator, TXN_TOPIC};
 
-/// The on-disk format this build writes: 2 splits the group log into `__consumer_offsets-N`
-/// partitions. A directory of format 1 (one group log) is upgraded in place on start, then
-/// marked 2, so an older build refuses it instead of starting without its groups.
-pub const DATA_FORMAT_VERSION: u32 = 2;
-/// The older formats this build upgrades.
-const UPGRADABLE_FORMATS: &[u32] = &[1];
-const META_FILE: &str = "meta.properties";
-
-/// Why the broker could not start on its data directory.
+/// Why the broker could not start on its log directories.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    /// The data directory cannot be created or read.
+    /// A file of the metadata directory cannot be created or read.
     #[error("data directory {path}: {source}")]
     Io {
         /// The directory.
@@ -48,14 +40,10 @@ pub enum StartupError {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// The data directory belongs to another node or another format.
-    #[error("data directory {path} cannot be used: {reason}")]
-    Refused {
-        /// The directory.
-        path: String,
-        /// Why.
-        reason: String,
-    },
+    /// A log directory cannot be used: unreadable, of another node, cluster or format, or
+    /// holding a partition twice.
+    #[error(transparent)]
+    LogDir(#[from] LogDirError),
     /// Topic metadata or a partition log could not be loaded.
     #[error("loading topics: {0}")]
     Topics(#[from] TopicError),
@@ -73,6 +61,8 @@ pub struct BrokerState {
     pub config: Config,
     /// The persisted cluster id.
     pub cluster_id: String,
+    /// The log directories.
+    pub log_dirs: Arc<LogDirs>,
     /// The bound listeners, in configuration order.
     pub listeners: Vec<Arc<Listener>>,
     /// The one clock.
@@ -120,7 +110,8 @@ impl std::fmt::Debug for Broker {
 }
 
 impl Broker {
-    /// Opens (creating if needed) the data directory and loads every topic and group. Blocking.
+    /// Opens (creating if needed) the log directories and loads every topic and group, then
+    /// starts over the partition moves a restart interrupted. Blocking.
     pub fn open(
         config: Config,
         listeners: Vec<Arc<Listener>>,
@@ -128,19 +119,20 @@ impl Broker {
         authorizer: Arc<dyn Authorizer>,
         tasks: Tasks,
     ) -> Result<Broker, StartupError> {
-        let dir = config.log_dir.clone();
+        let (log_dirs, mut identity) = LogDirs::open(&config.log_dirs, config.node_id)?;
+        let log_dirs = Arc::new(log_dirs);
+        let dir = log_dirs.metadata_dir().to_path_buf();
         let io = |source| StartupError::Io {
             path: dir.display().to_string(),
             source,
         };
-        std::fs::create_dir_all(&dir).map_err(io)?;
-        let (cluster_id, format) = load_or_create_identity(&dir, config.node_id)?;
+        let (cluster_id, format) = (identity.cluster_id.clone(), identity.format());
         let partition_ctx = PartitionContext {
             clock: clock.clone(),
             background: Arc::new(tasks.clone()),
             producer_expiration_ms: config.producer_id_expiration_ms,
         };
-        let topics = TopicRegistry::open(&dir, &config, partition_ctx.clone())?;
+        let topics = TopicRegistry::open(log_dirs.clone(), &config, partition_ctx.clone())?;
         let resource_configs = ResourceConfigs::open(&dir).map_err(io)?;
         let features = Features::open(
             &dir,
@@ -175,15 +167,16 @@ impl Broker {
         .map_err(StartupError::Transactions)?;
         if format != DATA_FORMAT_VERSION {
             // Every upgrade step above is done and durable.
-            write_identity(&dir, &cluster_id, config.node_id).map_err(io)?;
+            identity.mark_upgraded(&log_dirs.paths())?;
             tracing::info!(
                 from = format,
                 to = DATA_FORMAT_VERSION,
                 "data directory upgraded"
             );
         }
-        Ok(Broker(Arc::new(BrokerState {
+        let broker = Broker(Arc::new(BrokerState {
             cluster_id,
+            log_dirs,
             listeners,
             clock,
             topics,
@@ -197,7 +190,27 @@ impl Broker {
             metrics: RequestMetrics::default(),
             tasks,
             config,
-        })))
+        }));
+        broker.resume_moves()?;
+        Ok(broker)
+    }
+
+    /// Starts over every move a restart interrupted before its commit: its copy goes, a new
+    /// one is made in the same log directory (copies of partitions that no longer exist just
+    /// go). Blocking.
+    fn resume_moves(&self) -> Result<(), StartupError> {
+        for ((topic, index), copy) in self.topics.take_interrupted_moves() {
+            discard(&copy, &topic, index)?;
+            let (Some(partition), Some(target)) =
+                (self.topics.partition(&topic, index), copy.parent())
+            else {
+                tracing::info!(dir = %copy.display(), "removed the copy of a partition that no longer exists");
+                continue;
+            };
+            tracing::info!(topic = %topic, partition = index, to = %target.display(), "resuming a partition move a restart interrupted");
+            movement::alter_log_dir(&partition, target, &self.tasks, &self.clock);
+        }
+        Ok(())
     }
 
     /// Creates a topic with broker defaults, as auto-creation by Metadata does. Blocking.
@@ -294,73 +307,12 @@ impl MarkerWriter for Broker {
     }
 }
 
-/// The cluster id and data format of the directory, created (at the current format) if new.
-fn load_or_create_identity(dir: &Path, node_id: i32) -> Result<(String, u32), StartupError> {
-    let refused = |reason: String| StartupError::Refused {
-        path: dir.display().to_string(),
-        reason,
-    };
-    let path = dir.join(META_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let props: BTreeMap<&str, &str> = text
-                .lines()
-                .filter(|l| !l.trim_start().starts_with('#'))
-                .filter_map(|l| l.split_once('='))
-                .map(|(k, v)| (k.trim(), v.trim()))
-                .collect();
-            let format = props.get("rivulet.format.version").copied();
-            let version = format
-                .and_then(|f| f.parse::<u32>().ok())
-                .filter(|v| *v == DATA_FORMAT_VERSION || UPGRADABLE_FORMATS.contains(v));
-            let Some(version) = version else {
-                return Err(refused(format!(
-                    "{META_FILE} has rivulet.format.version {}, this build uses {DATA_FORMAT_VERSION}",
-                    format.unwrap_or("(none: not a Rivulet data directory)")
-                )));
-            };
-            let stored_node: Option<i32> = props.get("node.id").and_then(|v| v.parse().ok());
-            if stored_node != Some(node_id) {
-                return Err(refused(format!(
-                    "it belongs to node.id {}, this broker is node.id {node_id}",
-                    props.get("node.id").unwrap_or(&"(missing)")
-                )));
-            }
-            let cluster_id = props
-                .get("cluster.id")
-                .filter(|c| !c.is_empty())
-                .map(|c| c.to_string())
-                .ok_or_else(|| refused(format!("{META_FILE} has no cluster.id")))?;
-            Ok((cluster_id, version))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let cluster_id =
-                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Uuid::new_v4().as_bytes());
-            write_identity(dir, &cluster_id, node_id).map_err(|source| StartupError::Io {
-                path: dir.display().to_string(),
-                source,
-            })?;
-            Ok((cluster_id, DATA_FORMAT_VERSION))
-        }
-        Err(source) => Err(StartupError::Io {
-            path: dir.display().to_string(),
-            source,
-        }),
-    }
-}
-
-/// Writes `meta.properties` at the current format (atomically).
-fn write_identity(dir: &Path, cluster_id: &str, node_id: i32) -> std::io::Result<()> {
-    let text = format!(
-        "# Rivulet data directory identity; do not edit.\nversion=1\nrivulet.format.version={DATA_FORMAT_VERSION}\ncluster.id={cluster_id}\nnode.id={node_id}\n"
-    );
-    write_atomically(dir, META_FILE, text.as_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::handlers::context::AllowAll;
+    use crate::log_dirs::META_FILE;
+    use std::path::Path;
 
     fn config_in(dir: &Path, node_id: i32) -> Config {
         let mut s = BTreeMap::new();

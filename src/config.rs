@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::cleaner::CleanerConfig;
 use crate::group::GroupConfig;
@@ -160,8 +160,10 @@ pub struct Config {
     pub listeners: Vec<ListenerConfig>,
     /// This broker's id (`node.id`).
     pub node_id: i32,
-    /// Data directory (`log.dirs`; only the first directory is used).
-    pub log_dir: PathBuf,
+    /// The log directories (`log.dirs`, comma-separated), in configuration order, never empty
+    /// and without duplicates. The first is also the metadata directory (Kafka's
+    /// `metadata.log.dir` default): see [`Config::metadata_log_dir`].
+    pub log_dirs: Vec<PathBuf>,
     /// Default partition count for auto-created topics and CreateTopics with -1.
     pub num_partitions: i32,
     /// Metadata requests may create missing topics (`auto.create.topics.enable`).
@@ -220,13 +222,7 @@ impl Config {
         let config = Config {
             listeners,
             node_id: parse_num(&raw, "node.id", 0, i32::MAX as i64)? as i32,
-            log_dir: PathBuf::from(
-                raw["log.dirs"]
-                    .split(',')
-                    .next()
-                    .unwrap_or("./rivulet-data")
-                    .trim(),
-            ),
+            log_dirs: parse_log_dirs(&raw["log.dirs"])?,
             num_partitions: parse_num(&raw, "num.partitions", 1, 1_000_000)? as i32,
             auto_create_topics: parse_bool(&raw, "auto.create.topics.enable")?,
             default_replication_factor: parse_num(
@@ -294,6 +290,12 @@ impl Config {
             }
         }
         Ok(config)
+    }
+
+    /// The directory of the broker's own files (topics, identity, dynamic settings, the group
+    /// and transaction logs): the first of `log.dirs`, as Kafka's `metadata.log.dir` defaults.
+    pub fn metadata_log_dir(&self) -> &Path {
+        &self.log_dirs[0]
     }
 
     /// The broker-wide default for a topic-level setting, by its topic-level name.
@@ -420,6 +422,30 @@ fn normalize_alias(key: &str, value: &str) -> (String, String) {
         ),
         _ => (key.into(), value.into()),
     }
+}
+
+/// `log.dirs`: comma-separated directories, blanks trimmed; none empty, none named twice (by
+/// absolute path, as Kafka refuses a duplicate log directory).
+fn parse_log_dirs(value: &str) -> Result<Vec<PathBuf>, ConfigError> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for part in value.split(',') {
+        let part = part.trim();
+        if part.is_empty() {
+            return Err(invalid("log.dirs", value, "an entry is empty"));
+        }
+        let absolute = std::path::absolute(part)
+            .map_err(|e| invalid("log.dirs", value, &format!("{part}: {e}")))?;
+        if !seen.insert(absolute) {
+            return Err(invalid(
+                "log.dirs",
+                value,
+                &format!("duplicate log directory {part}"),
+            ));
+        }
+        dirs.push(PathBuf::from(part));
+    }
+    Ok(dirs)
 }
 
 fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
@@ -662,7 +688,39 @@ mod tests {
         assert_eq!(c.message_max_bytes, 1_048_588);
         assert_eq!(c.socket_request_max_bytes, 104_857_600);
         assert!(c.auto_create_topics);
-        assert_eq!(c.log_dir, PathBuf::from("./rivulet-data"));
+        assert_eq!(c.log_dirs, vec![PathBuf::from("./rivulet-data")]);
+        assert_eq!(c.metadata_log_dir(), Path::new("./rivulet-data"));
+    }
+
+    #[test]
+    fn several_log_dirs_keep_their_order_and_refuse_duplicates() {
+        let with = |v: &str| {
+            let mut s = BTreeMap::new();
+            s.insert("log.dirs".to_string(), v.to_string());
+            Config::from_settings(s)
+        };
+        let c = with("/data/a, /data/b ,/data/c").unwrap();
+        assert_eq!(
+            c.log_dirs,
+            vec![
+                PathBuf::from("/data/a"),
+                PathBuf::from("/data/b"),
+                PathBuf::from("/data/c")
+            ]
+        );
+        assert_eq!(c.metadata_log_dir(), Path::new("/data/a"));
+        let dup = with("/data/a,/data/b,/data/a").unwrap_err().to_string();
+        assert!(dup.contains("duplicate log directory /data/a"), "{dup}");
+        // The same directory spelled two ways is still one directory.
+        assert!(with("/data/a,/data/./a").is_err());
+        assert!(with("/data/a,,/data/b").is_err());
+        // `log.dir` is Kafka's single-directory spelling.
+        let mut s = BTreeMap::new();
+        s.insert("log.dir".to_string(), "/data/x".to_string());
+        assert_eq!(
+            Config::from_settings(s).unwrap().log_dirs,
+            vec![PathBuf::from("/data/x")]
+        );
     }
 
     #[test]

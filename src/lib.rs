@@ -12,6 +12,8 @@
 //!                   one file per API family; error_codes maps every internal error to Kafka's
 //!       broker        shared handle: config, clock, identity, registries, coordinators
 //!       topics        the topic registry and typed topic configs (Kafka's LogConfig)
+//!       log_dirs      the log directories: identity (meta.properties), which holds each
+//!                     partition, placement of new ones, moves between them (AlterReplicaLogDirs)
 //!       partition     one partition: append as leader/follower, reads up to HW/LSO, producer
 //!                     state and the partition half of transactions (verification, markers,
 //!                     aborted transactions), high watermark, leader epoch, truncation
@@ -51,6 +53,7 @@ pub mod features;
 pub mod group;
 pub mod handlers;
 pub mod log;
+pub mod log_dirs;
 pub mod logging;
 pub mod metrics;
 pub mod partition;

@@ -17,7 +17,7 @@ struct Cli {
     /// Address given to clients, as PLAINTEXT://HOST:PORT (`advertised.listeners`).
     #[arg(long)]
     advertised_listeners: Option<String>,
-    /// Data directory (`log.dirs`).
+    /// Log directories, comma-separated; the first holds the metadata (`log.dirs`).
     #[arg(long)]
     log_dirs: Option<String>,
     /// This broker's id (`node.id`).

@@ -126,9 +126,9 @@ pub async fn start_with(
         .await
     };
     let broker = opened.map_err(|e| {
-        ServerError::Startup(StartupError::Refused {
+        ServerError::Startup(StartupError::Io {
             path: String::new(),
-            reason: format!("startup task failed: {e}"),
+            source: std::io::Error::other(format!("startup task failed: {e}")),
         })
     })??;
     start_background(&broker);

@@ -195,6 +195,7 @@ impl LogCleaner {
     /// Whether the partition needs cleaning now, and how badly.
     fn candidate(&self, p: &Partition, now_ms: i64) -> Result<Option<Candidate>, CleanError> {
         let log = p.log();
+        let log = &*log;
         let Some(guard) = log.try_begin_cleaning() else {
             return Ok(None);
         };
@@ -241,8 +242,11 @@ impl LogCleaner {
             Ok(())
         };
         let config = p.config();
+        // The log as of now; a move that replaces it meanwhile seals it, and a sealed log
+        // cannot be cleaned.
+        let current = p.log();
         let log = LogToClean {
-            log: p.log(),
+            log: &current,
             last_stable_offset: p.last_stable_offset(),
             producers: &producers,
             compaction: &config.compaction,

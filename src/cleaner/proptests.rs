@@ -262,7 +262,7 @@ fn bound_of(p: &Partition) -> i64 {
     let log = p.log();
     let guard = log.try_begin_cleaning().unwrap();
     super::candidate_of(
-        log,
+        &log,
         &guard,
         p.last_stable_offset(),
         &p.config().compaction,
@@ -477,8 +477,9 @@ fn a_full_key_map_ends_the_round_early_and_the_next_one_goes_on() {
     p.flush().unwrap();
     let producers: HashMap<i64, ActiveProducer> = HashMap::new();
     let config = p.config();
+    let log = p.log();
     let target = LogToClean {
-        log: p.log(),
+        log: &log,
         last_stable_offset: p.last_stable_offset(),
         producers: &producers,
         compaction: &config.compaction,

@@ -198,6 +198,15 @@ impl<S: Shard> Runtime<S> {
         Ok(hosted)
     }
 
+    /// The log size of every partition opened so far (the others have no directory yet), by
+    /// index: what DescribeLogDirs lists for the log.
+    pub fn partition_sizes(&self) -> Vec<(i32, u64)> {
+        self.open_partitions()
+            .iter()
+            .map(|h| (h.index, h.writer.size_bytes()))
+            .collect()
+    }
+
     /// Every partition opened so far.
     pub fn open_partitions(&self) -> Vec<Arc<Hosted<S>>> {
         self.0
@@ -256,7 +265,7 @@ impl<S: Shard> Runtime<S> {
     ) -> Result<(i64, Vec<SnapshotRecord<<S::Entity as Entity>::Record>>), CoordinatorError> {
         let writer = &hosted.writer;
         let (start, end) = (writer.log_start_offset(), writer.log_end_offset());
-        let dir = writer.dir();
+        let dir = &writer.dir();
         let io = |e: std::io::Error| CoordinatorError::Storage(e.to_string());
         for offset in snapshot::list(dir).map_err(io)?.into_iter().rev() {
             if offset > end {
@@ -714,7 +723,7 @@ impl<S: Shard> Runtime<S> {
         // Whatever the snapshot holds must be in the committed log, or a crash could leave a
         // snapshot claiming records the log lost.
         hosted.writer.flush()?;
-        let dir = hosted.writer.dir();
+        let dir = &hosted.writer.dir();
         let oldest_kept =
             snapshot::write(dir, offset, &records).map_err(CoordinatorError::Storage)?;
         let deleted = hosted.writer.delete_before(oldest_kept)?;

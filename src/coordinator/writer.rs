@@ -3,7 +3,7 @@
 //! in a cluster it will be a replicated partition, committed once below the high watermark.
 
 use std::future::Future;
-use std::path::Path;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -52,7 +52,9 @@ pub trait PartitionWriter: Send + Sync + std::fmt::Debug + 'static {
     /// Blocking.
     fn delete_before(&self, offset: i64) -> Result<usize, CoordinatorError>;
     /// The directory the partition's files (and the coordinator's snapshots) live in.
-    fn dir(&self) -> &Path;
+    fn dir(&self) -> PathBuf;
+    /// The bytes of the partition's segments (DescribeLogDirs).
+    fn size_bytes(&self) -> u64;
     /// Flushes and closes the log (clean shutdown). Blocking.
     fn close(&self) -> Result<(), CoordinatorError>;
 }
@@ -150,8 +152,12 @@ impl PartitionWriter for LocalWriter {
             .map_err(storage)
     }
 
-    fn dir(&self) -> &Path {
+    fn dir(&self) -> PathBuf {
         self.partition.dir()
+    }
+
+    fn size_bytes(&self) -> u64 {
+        self.partition.size_bytes()
     }
 
     fn close(&self) -> Result<(), CoordinatorError> {

@@ -174,6 +174,11 @@ impl GroupCoordinator {
         self.0.runtime.config()
     }
 
+    /// The size of each group log partition that exists, by index (DescribeLogDirs).
+    pub fn partition_sizes(&self) -> Vec<(i32, u64)> {
+        self.0.runtime.partition_sizes()
+    }
+
     /// Now, by the broker's clock.
     pub fn now(&self) -> i64 {
         self.0.runtime.now()

@@ -76,7 +76,9 @@ pub fn topic_error(e: &TopicError) -> ResponseError {
         TopicError::InvalidReplicaAssignment(_) => ResponseError::InvalidReplicaAssignment,
         TopicError::InvalidRequest(_) => ResponseError::InvalidRequest,
         TopicError::InvalidConfig(_) => ResponseError::InvalidConfig,
-        TopicError::Storage(_) | TopicError::Io(_) => ResponseError::KafkaStorageError,
+        TopicError::Storage(_) | TopicError::Io(_) | TopicError::LogDir(_) => {
+            ResponseError::KafkaStorageError
+        }
     }
 }
 
@@ -98,9 +100,12 @@ pub fn log_error(e: &LogError) -> ResponseError {
         LogError::Closed { .. } => ResponseError::UnknownTopicOrPartition,
         // Only a follower's (or the cleaner's) append can go backwards; never a client's.
         LogError::OffsetsOutOfOrder { .. } => ResponseError::UnknownServerError,
-        LogError::Io(_) | LogError::Corrupt(_) | LogError::SyncFailed(_) => {
-            ResponseError::KafkaStorageError
-        }
+        // Seen only when a move broke after its commit point: the partition is unusable until
+        // a restart, like a partition in an offline log directory.
+        LogError::Io(_)
+        | LogError::Corrupt(_)
+        | LogError::SyncFailed(_)
+        | LogError::Sealed { .. } => ResponseError::KafkaStorageError,
     }
 }
 

@@ -14,6 +14,7 @@ use std::pin::Pin;
 use kafka_protocol::messages::ResponseKind;
 
 pub mod alter_configs;
+pub mod alter_replica_log_dirs;
 pub mod api_versions;
 pub mod configs;
 pub mod context;

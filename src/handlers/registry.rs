@@ -13,7 +13,7 @@ use kafka_protocol::protocol::Message;
 use super::context::RequestContext;
 use super::Reply;
 use super::{
-    alter_configs, api_versions, configs, delete_records, describe_cluster,
+    alter_configs, alter_replica_log_dirs, api_versions, configs, delete_records, describe_cluster,
     describe_topic_partitions, features, fetch, find_coordinator, group_admin, groups,
     list_offsets, log_dirs, metadata, offset_for_leader_epoch, offsets, produce, producers,
     reassignments, topics, txn,
@@ -97,6 +97,7 @@ pub static APIS: &[Api] = &[
     api!(AlterConfigs, AlterConfigsRequest, reply alter_configs::alter_configs),
     api!(IncrementalAlterConfigs, IncrementalAlterConfigsRequest, reply alter_configs::incremental_alter_configs),
     api!(DescribeLogDirs, DescribeLogDirsRequest, now log_dirs::handle),
+    api!(AlterReplicaLogDirs, AlterReplicaLogDirsRequest, now alter_replica_log_dirs::handle),
     api!(InitProducerId, InitProducerIdRequest, reply producers::init_producer_id),
     api!(DescribeProducers, DescribeProducersRequest, now producers::describe_producers),
     api!(AddPartitionsToTxn, AddPartitionsToTxnRequest, reply txn::add_partitions_to_txn),

@@ -246,11 +246,22 @@ impl CleanedSegment {
 
 impl PartitionLog {
     /// The right to clean this log, unless another cleaning, a retention pass, DeleteRecords or a
-    /// truncation is under way.
+    /// truncation is under way, a replica move copies it (`pause_cleaning`), or it was sealed or
+    /// closed (a move replaced it, or its topic is gone).
     pub fn try_begin_cleaning(&self) -> Option<CleaningGuard<'_>> {
-        self.maintenance
-            .try_lock()
-            .map(|lock| CleaningGuard { _lock: lock })
+        let lock = self.maintenance.try_lock()?;
+        // Read under the lock: a move pauses cleaning and seals holding it.
+        if self
+            .cleaning_paused
+            .load(std::sync::atomic::Ordering::Acquire)
+            > 0
+        {
+            return None;
+        }
+        if self.inner.lock().is_retired() {
+            return None;
+        }
+        Some(CleaningGuard { _lock: lock })
     }
 
     /// Snapshots of the rolled segments wholly below the recovery point (durable), oldest first,

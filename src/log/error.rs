@@ -56,10 +56,25 @@ pub enum LogError {
     #[error("log is unusable after a failed fsync: {0}")]
     SyncFailed(String),
 
+    /// The log was sealed by a move of its partition to another log directory: it serves reads
+    /// but no change; its successor, in the new directory, takes them.
+    #[error("log in {dir} is sealed: its partition moved to another log directory")]
+    Sealed {
+        /// The partition directory.
+        dir: String,
+    },
+
     /// The log was closed or deleted; it accepts no more appends.
     #[error("log in {dir} is closed")]
     Closed {
         /// The partition directory.
         dir: String,
     },
+}
+
+impl LogError {
+    /// Whether the log refused because a replica move sealed it (see [`LogError::Sealed`]).
+    pub fn is_sealed(&self) -> bool {
+        matches!(self, LogError::Sealed { .. })
+    }
 }

@@ -43,6 +43,11 @@
 //!   never interprets them, the partition layer does.
 //! - After a crash, recovery keeps exactly the longest prefix of whole, CRC-valid batches with
 //!   increasing offsets; anything a `sync` acknowledged is in that prefix.
+//! - A log a replica move sealed ([`PartitionLog::seal`]) never changes again (appends,
+//!   truncation, DeleteRecords, retention and cleaning refuse with `LogError::Sealed`) unless the
+//!   move lifts the seal before its commit point; reads and syncs go on. A move's copy is made
+//!   with [`PartitionLog::create_at`], filled by follower appends, and renamed into place with
+//!   [`PartitionLog::relocate`] (only paths change: open files follow a directory rename).
 //!
 //! # Thread-safety
 //!

@@ -28,9 +28,15 @@
 //! fsync runs with no lock held: a separate mutex + condvar elects one "sync leader" at a time and
 //! lets every caller whose offset the leader's fsync covered return without syncing again (group
 //! commit). Lock order: never hold both mutexes at once.
+//!
+//! Sealing (a replica move, `crate::log_dirs::movement`): `seal` sets a flag under the append
+//! lock, so an append either finished before it (and is in the final log end offset it returns)
+//! or refuses after it with `LogError::Sealed`, before assigning offsets. A move pauses cleaning
+//! (`pause_cleaning`, counted, read by `try_begin_cleaning` under the maintenance lock) for as
+//! long as it copies, and holds the maintenance lock across the seal and swap.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
@@ -166,6 +172,9 @@ pub(super) struct Inner {
     /// A transaction index file was created since the directory was last fsynced.
     txn_dir_dirty: bool,
     closed: bool,
+    /// Sealed for a move to another log directory: no append, truncation or segment removal
+    /// any more (they fail with `LogError::Sealed`); reads and syncs go on.
+    sealed: bool,
 }
 
 #[derive(Debug)]
@@ -196,6 +205,9 @@ pub struct PartitionLog {
     /// The directory was created by `open` and its entries are not yet fsynced (see
     /// `recovery::Loaded::fresh`): the first sync or close does it.
     dir_unsynced: AtomicBool,
+    /// Replica moves under way that copy this log: the cleaner leaves it alone meanwhile
+    /// (Kafka's `abortAndPauseCleaning`), read under `maintenance`.
+    pub(super) cleaning_paused: AtomicUsize,
 }
 
 impl Inner {
@@ -277,6 +289,11 @@ impl Inner {
         self.epochs.truncate_from_start(offset);
     }
 
+    /// Closed, or sealed by a replica move: nothing may change it any more.
+    pub(super) fn is_retired(&self) -> bool {
+        self.closed || self.sealed
+    }
+
     pub(super) fn check_invariants(&self) {
         debug_assert!(self.log_start_offset <= self.log_end_offset());
         debug_assert!(self.segments[0].base_offset() <= self.log_start_offset);
@@ -309,6 +326,7 @@ impl PartitionLog {
             epochs: loaded.epochs,
             txn_dir_dirty: false,
             closed: false,
+            sealed: false,
         };
         inner.check_invariants();
         let durable_offset = loaded.recovery_point.min(inner.log_end_offset());
@@ -333,7 +351,24 @@ impl PartitionLog {
             poisoned: AtomicBool::new(false),
             fsync_rounds: AtomicU64::new(0),
             dir_unsynced: AtomicBool::new(fresh),
+            cleaning_paused: AtomicUsize::new(0),
         })
+    }
+
+    /// Creates an empty log in `dir` (which must not exist) whose first segment starts at
+    /// `start_offset`: the copy a replica move fills with another log's batches from there.
+    /// The directory becomes durable with the first sync, as a fresh one from `open`.
+    pub fn create_at(
+        dir: &Path,
+        config: LogConfig,
+        now_ms: i64,
+        start_offset: i64,
+    ) -> Result<PartitionLog, LogError> {
+        std::fs::create_dir(dir)?;
+        write_offset_file(dir, LOG_START_OFFSET_FILE, start_offset)?;
+        let log = PartitionLog::open(dir, config, now_ms)?;
+        log.dir_unsynced.store(true, Ordering::Release);
+        Ok(log)
     }
 
     /// Makes a directory `open` created durable (its entry in the parent, the first segment's
@@ -438,8 +473,8 @@ impl PartitionLog {
         let total = batches.len() as u64;
 
         let mut inner = self.inner.lock();
-        if inner.closed {
-            return Err(self.closed_error());
+        if inner.closed || inner.sealed {
+            return Err(self.closed_error(&inner));
         }
         if self.poisoned.load(Ordering::Acquire) {
             return Err(LogError::SyncFailed(
@@ -564,8 +599,8 @@ impl PartitionLog {
     /// [`PartitionLog::append_validated_and_index`], which does this with the marker's append.
     pub fn append_aborted_txn(&self, txn: AbortedTxn) -> Result<(), LogError> {
         let mut inner = self.inner.lock();
-        if inner.closed {
-            return Err(self.closed_error());
+        if inner.closed || inner.sealed {
+            return Err(self.closed_error(&inner));
         }
         inner.append_aborted_txn(txn)
     }
@@ -601,8 +636,8 @@ impl PartitionLog {
         replacement: &[AbortedTxn],
     ) -> Result<(), LogError> {
         let mut inner = self.inner.lock();
-        if inner.closed {
-            return Err(self.closed_error());
+        if inner.closed || inner.sealed {
+            return Err(self.closed_error(&inner));
         }
         let end = inner.log_end_offset();
         if let Some(bad) = replacement
@@ -955,8 +990,8 @@ impl PartitionLog {
 
     fn truncate_files(&self, offset: i64) -> Result<i64, LogError> {
         let mut inner = self.inner.lock();
-        if inner.closed {
-            return Err(self.closed_error());
+        if inner.closed || inner.sealed {
+            return Err(self.closed_error(&inner));
         }
         if offset >= inner.log_end_offset() {
             return Ok(inner.log_end_offset());
@@ -1084,6 +1119,9 @@ impl PartitionLog {
     fn delete_segments_before_locked(&self, offset: i64) -> Result<usize, LogError> {
         let doomed: Vec<i64> = {
             let mut inner = self.inner.lock();
+            if inner.sealed {
+                return Err(self.closed_error(&inner));
+            }
             if inner.closed {
                 return Ok(0);
             }
@@ -1129,8 +1167,8 @@ impl PartitionLog {
         let _maintenance = self.maintenance.lock();
         {
             let mut inner = self.inner.lock();
-            if inner.closed {
-                return Err(self.closed_error());
+            if inner.closed || inner.sealed {
+                return Err(self.closed_error(&inner));
             }
             let (start, end) = (inner.log_start_offset, inner.log_end_offset());
             if offset < 0 || offset > end {
@@ -1164,6 +1202,9 @@ impl PartitionLog {
         let _maintenance = self.maintenance.lock();
         let upto = {
             let inner = self.inner.lock();
+            if inner.sealed {
+                return Err(self.closed_error(&inner));
+            }
             if inner.closed {
                 return Ok(0);
             }
@@ -1202,10 +1243,97 @@ impl PartitionLog {
         }
     }
 
-    fn closed_error(&self) -> LogError {
-        LogError::Closed {
-            dir: self.dir.display().to_string(),
+    fn closed_error(&self, inner: &Inner) -> LogError {
+        let dir = self.dir.display().to_string();
+        if inner.sealed && !inner.closed {
+            LogError::Sealed { dir }
+        } else {
+            LogError::Closed { dir }
         }
+    }
+
+    /// Seals the log for the final step of a move to another log directory (see
+    /// `crate::log_dirs::movement`): appends already under way finish, every later append,
+    /// truncation, DeleteRecords, retention or cleaning fails with [`LogError::Sealed`], reads
+    /// and syncs go on. Returns the log end offset, final from here on.
+    pub fn seal(&self) -> Result<i64, LogError> {
+        let mut inner = self.inner.lock();
+        if inner.closed || inner.sealed {
+            return Err(self.closed_error(&inner));
+        }
+        inner.sealed = true;
+        Ok(inner.log_end_offset())
+    }
+
+    /// Lifts a seal (a move that stopped before its commit point): the log takes changes again.
+    pub fn unseal(&self) {
+        self.inner.lock().sealed = false;
+    }
+
+    /// Whether the log is sealed.
+    pub fn is_sealed(&self) -> bool {
+        self.inner.lock().sealed
+    }
+
+    /// The same log under a new directory path, after its directory was renamed (the final
+    /// name of a moved partition's copy). Nothing may use the log meanwhile: it is taken by
+    /// value, and its open files follow the rename by themselves; only the paths change.
+    pub fn relocate(self, dir: &Path) -> PartitionLog {
+        let mut this = self;
+        {
+            let inner = this.inner.get_mut();
+            for segment in inner.segments.iter_mut() {
+                segment.point_at(dir, "");
+            }
+            let rolled: Vec<SegmentFiles> = inner
+                .segments
+                .iter()
+                .filter(|s| {
+                    inner
+                        .unsynced
+                        .iter()
+                        .any(|f| f.base_offset == s.base_offset())
+                })
+                .map(Segment::files)
+                .collect();
+            inner.unsynced = rolled;
+        }
+        this.dir = dir.to_path_buf();
+        this
+    }
+
+    /// The aborted transactions whose markers lie in `[from, upper)`, in marker order: what a
+    /// copy of the log's batches in that range must enter in its own transaction index.
+    pub fn aborted_txns_between(&self, from: i64, upper: i64) -> Vec<AbortedTxn> {
+        let inner = self.inner.lock();
+        inner
+            .segments
+            .iter()
+            .filter(|s| s.next_offset() > from && s.base_offset() < upper)
+            .flat_map(|s| s.aborted_txns().iter().copied())
+            .filter(|t| t.last_offset >= from && t.last_offset < upper)
+            .collect()
+    }
+
+    /// Stops the cleaner from starting on this log until [`PartitionLog::resume_cleaning`]
+    /// (a replica move copies it meanwhile); waits for a cleaning round under way to end.
+    /// Blocking.
+    pub fn pause_cleaning(&self) {
+        let _maintenance = self.maintenance.lock();
+        self.cleaning_paused.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Ends one [`PartitionLog::pause_cleaning`].
+    pub fn resume_cleaning(&self) {
+        let _ = self
+            .cleaning_paused
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// Holds the maintenance lock (no cleaning, retention, DeleteRecords or truncation runs
+    /// while the guard lives): the final step of a replica move.
+    pub fn lock_maintenance(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.maintenance.lock()
     }
 }
 

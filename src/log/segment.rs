@@ -426,6 +426,11 @@ impl Segment {
         self.txn_index.collect(from, upper, out)
     }
 
+    /// The aborted transactions the segment's index holds, in marker order.
+    pub fn aborted_txns(&self) -> &[AbortedTxn] {
+        self.txn_index.entries()
+    }
+
     /// See `TxnIndex::replace_from`.
     pub fn replace_aborted_txns(
         &mut self,

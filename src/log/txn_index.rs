@@ -171,7 +171,6 @@ impl TxnIndex {
     }
 
     /// The entries, in marker order.
-    #[cfg(test)]
     pub fn entries(&self) -> &[AbortedTxn] {
         &self.entries
     }

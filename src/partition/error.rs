@@ -105,6 +105,11 @@ impl PartitionError {
         }
     }
 
+    /// Whether the partition's log refused because a replica move sealed it.
+    pub fn is_sealed(&self) -> bool {
+        matches!(self, PartitionError::Log(e) if e.is_sealed())
+    }
+
     /// Whether a transaction marker was refused as stale: a newer producer epoch or coordinator
     /// epoch already wrote here, so the marker has nothing left to end.
     pub fn is_fenced_marker(&self) -> bool {

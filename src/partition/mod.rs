@@ -36,8 +36,16 @@
 //! the producer batches and markers below the log end, and the transaction index holds exactly
 //! the aborted transactions whose markers are below it.
 //!
-//! Lock order: `producers` (the partition's state lock, held across a producer batch's or
-//! marker's check, append and record, and across truncation) before the log's own locks.
+//! The log sits behind a swappable handle (`RwLock<Arc<PartitionLog>>`, read like `config`:
+//! the `Arc` is cloned out, the lock held for nothing else) so a replica move can put a copy in
+//! another log directory in its place while every `Arc<Partition>` stays valid; see
+//! `relocation` for the swap and how an append that meets a sealed log runs again on its
+//! successor.
+//!
+//! Lock order: `swap` (a move's final step, config changes, deletion) before `last_snapshot`
+//! before the log's maintenance lock; `producers` (the partition's state lock, held across a
+//! producer batch's or marker's check, append and record, and across truncation) before the
+//! log's own locks, and never held while waiting for `swap`.
 //! `config` is read-mostly: its `Arc` is cloned out and the lock is never held across anything
 //! else. The high watermark, first unstable offset and leader epoch are atomics, so fetches take
 //! no partition lock at all: the first unstable offset is stored (under `producers`) before the
@@ -55,10 +63,11 @@
 
 pub mod error;
 pub mod producer_state;
+mod relocation;
 mod validator;
 
-use std::path::Path;
-use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -76,9 +85,10 @@ use crate::topics::config::{TimestampType, TopicConfig};
 
 pub use error::PartitionError;
 pub use producer_state::{
-    BatchMetadata, CompletedTxn, ProducerBatch, ProducerEntry, ProducerError, ProducerStateManager,
-    Verdict, VerificationGuard,
+    BatchMetadata, CompletedTxn, ProducerBatch, ProducerEntry, ProducerError, ProducerSnapshot,
+    ProducerStateManager, Verdict, VerificationGuard,
 };
+pub use relocation::{FutureReplica, LogReplaced, ReplaceFailed};
 
 /// Who is appending (Kafka's `AppendOrigin`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,7 +177,19 @@ pub struct PartitionCounters {
 pub struct Partition {
     topic: String,
     index: i32,
-    log: PartitionLog,
+    /// The log, behind a handle a replica move swaps (see `relocation`): every use clones the
+    /// `Arc` out under a read lock held for nothing else, as `config` is read.
+    log: RwLock<Arc<PartitionLog>>,
+    /// Held by a replica move from just before it seals the log until its successor is in
+    /// place (or the seal is lifted), and by whatever must not interleave with that (config
+    /// changes, deletion).
+    swap: Mutex<()>,
+    /// A move holds `swap` now: a sealed log means "wait for the successor".
+    swapping: AtomicBool,
+    /// The copy being built in another log directory, if a move is under way.
+    future: Mutex<Option<Arc<FutureReplica>>>,
+    /// Truncations so far: a move that saw one while copying starts over.
+    truncations: AtomicU64,
     config: RwLock<Arc<TopicConfig>>,
     producers: Mutex<ProducerStateManager>,
     high_watermark: AtomicI64,
@@ -225,7 +247,11 @@ impl Partition {
             background: ctx.background.clone(),
             producer_expiration_ms: ctx.producer_expiration_ms,
             last_snapshot: Mutex::new(-1),
-            log,
+            log: RwLock::new(Arc::new(log)),
+            swap: Mutex::new(()),
+            swapping: AtomicBool::new(false),
+            future: Mutex::new(None),
+            truncations: AtomicU64::new(0),
         })
     }
 
@@ -247,7 +273,9 @@ impl Partition {
     /// Replaces the topic's settings (an altered config); segment settings apply from the next
     /// append on.
     pub fn set_config(&self, config: Arc<TopicConfig>) {
-        self.log.set_config(config.segment);
+        // Not between a move's reading of the config and its successor log taking over.
+        let _swap = self.swap.lock();
+        self.log().set_config(config.segment);
         *self.config.write() = config;
     }
 
@@ -261,24 +289,26 @@ impl Partition {
         &self.counters
     }
 
-    /// The partition's log, for the cleaner (`crate::cleaner`), which replaces its segments.
-    pub fn log(&self) -> &PartitionLog {
-        &self.log
+    /// The partition's current log, for the cleaner (`crate::cleaner`), which replaces its
+    /// segments, and replica moves, which copy it. A move may replace it: hold the `Arc` only
+    /// for one operation.
+    pub fn log(&self) -> Arc<PartitionLog> {
+        self.log.read().clone()
     }
 
-    /// The partition directory.
-    pub fn dir(&self) -> &Path {
-        self.log.dir()
+    /// The partition directory (it changes when the partition moves to another log directory).
+    pub fn dir(&self) -> PathBuf {
+        self.log().dir().to_path_buf()
     }
 
     /// The first offset still in the log.
     pub fn log_start_offset(&self) -> i64 {
-        self.log.log_start_offset()
+        self.log().log_start_offset()
     }
 
     /// The offset the next leader-appended record gets.
     pub fn log_end_offset(&self) -> i64 {
-        self.log.log_end_offset()
+        self.log().log_end_offset()
     }
 
     /// The high watermark: what every replica has; what consumers may read.
@@ -309,10 +339,11 @@ impl Partition {
     pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
         // A Kafka leader caches its epoch the moment it leads (`makeLeader`); this log records
         // an epoch with its first batch, so the current epoch of a log with none yet ends here.
-        if epoch == self.leader_epoch() && self.log.latest_epoch().is_none_or(|e| e < epoch) {
-            return (epoch, self.log_end_offset());
+        let log = self.log();
+        if epoch == self.leader_epoch() && log.latest_epoch().is_none_or(|e| e < epoch) {
+            return (epoch, log.log_end_offset());
         }
-        self.log.end_offset_for_epoch(epoch)
+        log.end_offset_for_epoch(epoch)
     }
 
     /// Appends a client's (or a coordinator's) batch as the leader: validation, idempotence,
@@ -387,7 +418,10 @@ impl Partition {
         origin: AppendOrigin,
         guard: Option<VerificationGuard>,
     ) -> Result<AppendInfo, PartitionError> {
-        match self.leader_append(records, origin, guard) {
+        // A refused append changed nothing (the seal is checked before offsets are assigned or
+        // producer state recorded), so it runs again whole on the successor log.
+        let appended = self.on_current_log(|log| self.leader_append(log, records, origin, guard));
+        match appended {
             Ok(Appended::New(info)) => {
                 self.after_append(&info, records.len());
                 Ok(info)
@@ -402,6 +436,7 @@ impl Partition {
 
     fn leader_append(
         self: &Arc<Self>,
+        log: &PartitionLog,
         records: &[u8],
         origin: AppendOrigin,
         guard: Option<VerificationGuard>,
@@ -422,9 +457,7 @@ impl Partition {
                 if many.iter().any(|h| h.producer_id >= 0) {
                     return Err(PartitionError::MultipleBatches);
                 }
-                return Ok(Appended::New(
-                    self.log.append_validated(&mut buf, valid, &opts)?,
-                ));
+                return Ok(Appended::New(log.append_validated(&mut buf, valid, &opts)?));
             }
         };
         let producer = match producer {
@@ -433,8 +466,15 @@ impl Partition {
             _ => {
                 let marker = marker_of_batch(&buf)?;
                 let mut producers = self.producers.lock();
-                let info =
-                    self.append_marker(&mut producers, &header, marker, &mut buf, valid, &opts)?;
+                let info = self.append_marker(
+                    log,
+                    &mut producers,
+                    &header,
+                    marker,
+                    &mut buf,
+                    valid,
+                    &opts,
+                )?;
                 return Ok(Appended::New(info));
             }
         };
@@ -447,7 +487,7 @@ impl Partition {
                         base_offset: original.first_offset,
                         last_offset: original.last_offset,
                         log_append_time_ms: -1,
-                        log_start_offset: self.log.log_start_offset(),
+                        log_start_offset: log.log_start_offset(),
                         max_timestamp: original.timestamp,
                         record_count: original.last_offset - original.first_offset + 1,
                         rolled: false,
@@ -466,25 +506,25 @@ impl Partition {
             // A coordinator's transactional offset commit: its epoch only, as in Kafka.
             AppendOrigin::Coordinator => producers.check_epoch(&producer)?,
         }
-        let info = self
-            .log
-            .append_validated_and_index(&mut buf, valid, &opts, |info, _| {
-                producers.record(
-                    &producer,
-                    info.base_offset,
-                    info.last_offset,
-                    info.max_timestamp,
-                );
-                Vec::new()
-            })?;
+        let info = log.append_validated_and_index(&mut buf, valid, &opts, |info, _| {
+            producers.record(
+                &producer,
+                info.base_offset,
+                info.last_offset,
+                info.max_timestamp,
+            );
+            Vec::new()
+        })?;
         self.store_first_unstable(&producers);
         Ok(Appended::New(info))
     }
 
     /// Appends a coordinator's marker batch under `producers`: checked first (nothing appended
     /// on a refusal), then appended with its transaction index entry, then recorded.
+    #[allow(clippy::too_many_arguments)]
     fn append_marker(
         &self,
+        log: &PartitionLog,
         producers: &mut ProducerStateManager,
         header: &BatchHeader,
         marker: Option<EndTxnMarker>,
@@ -496,24 +536,16 @@ impl Partition {
         if let Some(marker) = &marker {
             producers.check_marker(pid, epoch, marker)?;
         }
-        let info = self
-            .log
-            .append_validated_and_index(buf, valid, opts, |info, _| {
-                // A control batch without a marker (never written by Rivulet) ends nothing.
-                marker
-                    .and_then(|m| {
-                        producers.record_marker(
-                            pid,
-                            epoch,
-                            &m,
-                            info.base_offset,
-                            info.max_timestamp,
-                        )
-                    })
-                    .and_then(|completed| completed.aborted())
-                    .into_iter()
-                    .collect()
-            })?;
+        let info = log.append_validated_and_index(buf, valid, opts, |info, _| {
+            // A control batch without a marker (never written by Rivulet) ends nothing.
+            marker
+                .and_then(|m| {
+                    producers.record_marker(pid, epoch, &m, info.base_offset, info.max_timestamp)
+                })
+                .and_then(|completed| completed.aborted())
+                .into_iter()
+                .collect()
+        })?;
         self.store_first_unstable(producers);
         Ok(info)
     }
@@ -522,7 +554,7 @@ impl Partition {
     /// state changed and before the high watermark moves past the change).
     fn store_first_unstable(&self, producers: &ProducerStateManager) {
         self.first_unstable_offset.store(
-            first_unstable_offset(producers, &self.log),
+            first_unstable_offset(producers, &self.log()),
             Ordering::Release,
         );
     }
@@ -553,34 +585,36 @@ impl Partition {
                 None
             });
         }
-        let mut buf = records.to_vec();
-        let mut producers = self.producers.lock();
-        let info = self.log.append_validated_and_index(
-            &mut buf,
-            valid,
-            &AppendOptions::follower(self.clock.now_ms()),
-            |_, stored: &[BatchHeader]| {
-                let mut aborted = Vec::new();
-                for (h, marker) in stored.iter().zip(&markers) {
-                    if h.is_control() {
-                        let Some(marker) = marker else { continue };
-                        let completed = producers.record_marker(
-                            h.producer_id,
-                            h.producer_epoch,
-                            marker,
-                            h.base_offset,
-                            h.max_timestamp,
-                        );
-                        aborted.extend(completed.and_then(|c| c.aborted()));
-                    } else if let Some(p) = ProducerBatch::of(h) {
-                        producers.record(&p, h.base_offset, h.last_offset(), h.max_timestamp);
+        let info = self.on_current_log(|log| {
+            let mut buf = records.to_vec();
+            let mut producers = self.producers.lock();
+            let info = log.append_validated_and_index(
+                &mut buf,
+                valid.clone(),
+                &AppendOptions::follower(self.clock.now_ms()),
+                |_, stored: &[BatchHeader]| {
+                    let mut aborted = Vec::new();
+                    for (h, marker) in stored.iter().zip(&markers) {
+                        if h.is_control() {
+                            let Some(marker) = marker else { continue };
+                            let completed = producers.record_marker(
+                                h.producer_id,
+                                h.producer_epoch,
+                                marker,
+                                h.base_offset,
+                                h.max_timestamp,
+                            );
+                            aborted.extend(completed.and_then(|c| c.aborted()));
+                        } else if let Some(p) = ProducerBatch::of(h) {
+                            producers.record(&p, h.base_offset, h.last_offset(), h.max_timestamp);
+                        }
                     }
-                }
-                aborted
-            },
-        )?;
-        self.store_first_unstable(&producers);
-        drop(producers);
+                    aborted
+                },
+            )?;
+            self.store_first_unstable(&producers);
+            Ok::<_, LogError>(info)
+        })?;
         self.counters
             .appended_batches
             .fetch_add(headers.len() as u64, Ordering::Relaxed);
@@ -625,12 +659,14 @@ impl Partition {
     /// snapshot on), and writes it (blocking).
     fn write_producer_snapshot(&self) {
         let mut last = self.last_snapshot.lock();
+        let log = self.log();
         let snapshot = {
             let producers = self.producers.lock();
-            producers.snapshot(self.log.log_end_offset())
+            producers.snapshot(log.log_end_offset())
         };
         // A failed snapshot only lengthens the replay at the next start; the log stays the truth.
-        if let Err(e) = self.log.sync(snapshot.offset()) {
+        // (A move holds `last_snapshot` while it swaps logs, so `log` is current throughout.)
+        if let Err(e) = log.sync(snapshot.offset()) {
             tracing::warn!(topic = %self.topic, partition = self.index, error = %e, "no producer snapshot: the log could not be synced");
             return;
         }
@@ -653,13 +689,14 @@ impl Partition {
             Isolation::HighWatermark => high_watermark,
             Isolation::TxnCommitted => last_stable_offset,
         };
+        // A log a move sealed still serves reads, the same offsets as its successor.
+        let log = self.log();
         let read =
-            self.log
-                .read_bounded(params.offset, params.max_bytes, params.min_one_batch, bound)?;
+            log.read_bounded(params.offset, params.max_bytes, params.min_one_batch, bound)?;
         let aborted_transactions = match params.isolation {
             Isolation::TxnCommitted => Some(match end_offset(&read.records)? {
                 // Kafka's fetch upper bound: the offset after the returned batches.
-                Some(upper) => self.log.collect_aborted_txns(params.offset, upper)?,
+                Some(upper) => log.collect_aborted_txns(params.offset, upper)?,
                 None => Vec::new(),
             }),
             _ => None,
@@ -691,20 +728,20 @@ impl Partition {
     ) -> Result<Option<(i64, i64)>, LogError> {
         let bound = self.fetchable_end(isolation);
         Ok(self
-            .log
+            .log()
             .offset_for_timestamp(target)?
             .filter(|(offset, _)| *offset < bound))
     }
 
     /// ListOffsets -3: the record with the largest timestamp, as (offset, timestamp).
     pub fn max_timestamp_offset(&self) -> Result<Option<(i64, i64)>, LogError> {
-        self.log.max_timestamp_offset()
+        self.log().max_timestamp_offset()
     }
 
     /// Blocks until everything below `end` is fsynced (acks=all; group commit with concurrent
     /// callers).
     pub fn wait_durable(&self, end: i64) -> Result<(), LogError> {
-        self.log.sync(end)
+        self.sync_current(end)
     }
 
     /// Kafka's `maybeIncrementHighWatermark` for a follower: the leader's high watermark, capped
@@ -721,11 +758,25 @@ impl Partition {
     /// `PartitionLog::truncate_to`), rebuilds the producer state for what is left and caps the
     /// high watermark. Blocking.
     pub fn truncate_to(&self, offset: i64) -> Result<i64, PartitionError> {
-        let mut producers = self.producers.lock();
-        let end = self.log.truncate_to(offset)?;
+        let (mut producers, log, end) = loop {
+            let producers = self.producers.lock();
+            // Counted before the cut: a move that copied what is cut starts over.
+            self.truncations.fetch_add(1, Ordering::AcqRel);
+            let log = self.log();
+            match log.truncate_to(offset) {
+                Ok(end) => break (producers, log, end),
+                Err(e) => {
+                    // Never wait for a move's swap holding `producers`: the swap takes it.
+                    drop(producers);
+                    if !(e.is_sealed() && self.wait_out_move(&log)) {
+                        return Err(e.into());
+                    }
+                }
+            }
+        };
         *producers = ProducerStateManager::load(
-            self.log.dir(),
-            &self.log,
+            log.dir(),
+            &log,
             self.clock.now_ms(),
             self.producer_expiration_ms,
         )?;
@@ -755,7 +806,7 @@ impl Partition {
             }
             .into());
         }
-        let start = self.log.delete_records_before(offset)?;
+        let start = self.on_current_log(|log| log.delete_records_before(offset))?;
         self.refresh_first_unstable();
         Ok(start)
     }
@@ -767,9 +818,9 @@ impl Partition {
         if !config.cleanup_policy.delete {
             return Ok(0);
         }
-        let deleted =
-            self.log
-                .apply_retention(now_ms, config.retention_ms, config.retention_bytes)?;
+        let deleted = self.on_current_log(|log| {
+            log.apply_retention(now_ms, config.retention_ms, config.retention_bytes)
+        })?;
         if deleted > 0 {
             self.refresh_first_unstable();
         }
@@ -779,7 +830,7 @@ impl Partition {
     /// Deletes the durable segments wholly below `offset` (an internal log whose snapshots cover
     /// them); returns how many went. Blocking.
     pub fn delete_segments_before(&self, offset: i64) -> Result<usize, LogError> {
-        let deleted = self.log.delete_segments_before(offset)?;
+        let deleted = self.on_current_log(|log| log.delete_segments_before(offset))?;
         if deleted > 0 {
             self.refresh_first_unstable();
         }
@@ -803,37 +854,40 @@ impl Partition {
 
     /// Fsyncs everything appended so far (the periodic flush). Blocking.
     pub fn flush(&self) -> Result<(), LogError> {
-        self.log.sync(self.log.log_end_offset())
+        self.sync_current(i64::MAX)
     }
 
     /// Snapshots the producer state at the log end, then flushes and closes the log (clean
     /// shutdown). Blocking.
     pub fn close(&self) -> Result<(), LogError> {
         self.write_producer_snapshot();
-        self.log.close()
+        self.log().close()
     }
 
     /// Deletes the partition's files (topic deletion) and wakes parked fetches so they notice.
     /// Blocking.
     pub fn delete(&self) -> Result<(), LogError> {
-        let result = self.log.delete();
+        // Not in the middle of a move's swap; a move under way stops at its next step.
+        let _swap = self.swap.lock();
+        self.cancel_future();
+        let result = self.log().delete();
         self.appended.notify_waiters();
         result
     }
 
     /// The bytes of the partition's segments (DescribeLogDirs).
     pub fn size_bytes(&self) -> u64 {
-        self.log.size_bytes()
+        self.log().size_bytes()
     }
 
     /// Number of fsync rounds the log performed (tests, metrics).
     pub fn fsync_rounds(&self) -> u64 {
-        self.log.fsync_rounds()
+        self.log().fsync_rounds()
     }
 
     fn check_offsets(&self) {
         debug_assert!(self.last_stable_offset() <= self.high_watermark());
-        debug_assert!(self.high_watermark() <= self.log.log_end_offset());
+        debug_assert!(self.high_watermark() <= self.log_end_offset());
     }
 }
 

@@ -651,6 +651,12 @@ impl ProducerStateManager {
         self.producers.values()
     }
 
+    /// Points the state at the partition's new directory (its log moved to another log
+    /// directory): later snapshots are written there.
+    pub fn set_dir(&mut self, dir: &Path) {
+        self.dir = dir.to_path_buf();
+    }
+
     /// The state as of `offset`, which must be the log end offset read while holding the lock
     /// that serializes idempotent appends, ready to be written without it.
     pub fn snapshot(&self, offset: i64) -> ProducerSnapshot {
@@ -674,6 +680,14 @@ impl ProducerSnapshot {
     /// The offset the state is as of.
     pub fn offset(&self) -> i64 {
         self.snapshot.offset
+    }
+
+    /// The same state, to be written into `dir` (a moved partition's new directory).
+    pub fn in_dir(self, dir: &Path) -> ProducerSnapshot {
+        ProducerSnapshot {
+            dir: dir.to_path_buf(),
+            snapshot: self.snapshot,
+        }
     }
 
     /// Writes `<offset>.snapshot` atomically and prunes all but the newest snapshots (blocking:

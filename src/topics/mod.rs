@@ -7,6 +7,10 @@
 //! operation that creates, persists or deletes files blocks on the disk: callers run it off the
 //! async workers.
 //!
+//! Partitions live in the log directories (`crate::log_dirs`): at start each is opened where the
+//! scan of every directory found it, and new ones go where `LogDirs::place` puts them (the
+//! directory with the fewest partitions). `topics.json` itself is in the metadata directory.
+//!
 //! Internal topics (`__consumer_offsets`, the group coordinator's log) are recorded here too,
 //! with their partition count fixed when first created, as Kafka fixes it: they are not listed
 //! or described as topics (their records are Rivulet's own encoding), but their names are taken,
@@ -16,7 +20,7 @@ pub mod config;
 pub mod dynamic;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use dashmap::DashMap;
@@ -26,6 +30,7 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use crate::log::{write_atomically, LogError};
+use crate::log_dirs::{partition_dir_name, LogDirError, LogDirs};
 use crate::partition::{Partition, PartitionContext};
 
 pub use config::TopicConfig;
@@ -67,6 +72,9 @@ pub enum TopicError {
     /// Disk trouble while persisting the topic table.
     #[error("metadata io: {0}")]
     Io(#[from] std::io::Error),
+    /// A log directory cannot be used (no directory online, or one refused at start).
+    #[error("{0}")]
+    LogDir(#[from] LogDirError),
 }
 
 /// A topic: name, id, settings and partitions.
@@ -138,7 +146,12 @@ struct TopicTable {
 
 /// The registry of topics, backed by partition directories and `topics.json`.
 pub struct TopicRegistry {
+    /// The metadata directory (`topics.json`, dynamic broker configs).
     dir: PathBuf,
+    log_dirs: Arc<LogDirs>,
+    /// Copies of moves a restart interrupted, found by the start's scan, for the broker to
+    /// start over.
+    interrupted_moves: Mutex<Vec<((String, i32), PathBuf)>>,
     /// The static settings.
     base: Config,
     /// The dynamic broker settings (their file's content).
@@ -169,12 +182,16 @@ pub fn validate_topic_name(name: &str) -> Result<(), TopicError> {
 }
 
 impl TopicRegistry {
-    /// Loads the topic table and opens (recovering) every partition log.
+    /// Loads the topic table, scans the log directories and opens (recovering) every
+    /// partition log where the scan found it (a partition found nowhere starts empty where
+    /// placement puts it).
     pub fn open(
-        dir: &Path,
+        log_dirs: Arc<LogDirs>,
         config: &Config,
         partition_ctx: PartitionContext,
     ) -> Result<TopicRegistry, TopicError> {
+        let dir = log_dirs.metadata_dir().to_path_buf();
+        let dir = dir.as_path();
         let path = dir.join(TOPICS_FILE);
         let table: TopicTable = match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
@@ -188,8 +205,11 @@ impl TopicRegistry {
         };
         let dynamic = DynamicBrokerConfigs::load(dir)?;
         let effective = Arc::new(dynamic.apply(config));
+        let scan = log_dirs.scan()?;
         let registry = TopicRegistry {
             dir: dir.to_path_buf(),
+            log_dirs: log_dirs.clone(),
+            interrupted_moves: Mutex::new(scan.futures),
             base: config.clone(),
             dynamic: RwLock::new(dynamic),
             config: RwLock::new(effective),
@@ -219,7 +239,22 @@ impl TopicRegistry {
             let topic_config = Arc::new(topic_config);
             let mut partitions = Vec::with_capacity(rec.partitions as usize);
             for p in 0..rec.partitions {
-                partitions.push(registry.open_partition(&rec.name, p, &topic_config, false)?);
+                let dir = match scan.current.get(&(rec.name.clone(), p)) {
+                    Some(dir) => dir.clone(),
+                    None => {
+                        let placed = registry.log_dirs.place(1)?;
+                        let home = placed.first().ok_or(LogDirError::NoneOnline)?;
+                        tracing::warn!(topic = %rec.name, partition = p, dir = %home.display(), "partition directory not found in any log directory; starting it empty");
+                        home.join(partition_dir_name(&rec.name, p))
+                    }
+                };
+                partitions.push(registry.open_partition(
+                    &rec.name,
+                    p,
+                    &topic_config,
+                    dir,
+                    false,
+                )?);
             }
             let topic = Arc::new(Topic {
                 name: rec.name.clone(),
@@ -233,18 +268,21 @@ impl TopicRegistry {
         Ok(registry)
     }
 
-    /// Opens a partition's log; a `fresh` partition first loses any directory left behind by a
-    /// deletion that a crash interrupted after the topic table was already updated.
+    /// Opens a partition's log in `dir`; a `fresh` partition first loses any directory of its
+    /// name left behind (in any log directory) by a deletion that a crash interrupted after the
+    /// topic table was already updated.
     fn open_partition(
         &self,
         topic: &str,
         index: i32,
         config: &Arc<TopicConfig>,
+        dir: PathBuf,
         fresh: bool,
     ) -> Result<Arc<Partition>, TopicError> {
-        let dir = self.dir.join(format!("{topic}-{index}"));
-        if fresh && dir.exists() {
-            std::fs::remove_dir_all(&dir)?;
+        if fresh {
+            for leftover in self.log_dirs.existing_partition_dirs(topic, index) {
+                std::fs::remove_dir_all(&leftover)?;
+            }
         }
         Ok(Arc::new(Partition::open(
             &dir,
@@ -253,6 +291,17 @@ impl TopicRegistry {
             config.clone(),
             &self.partition_ctx,
         )?))
+    }
+
+    /// The log directories.
+    pub fn log_dirs(&self) -> &Arc<LogDirs> {
+        &self.log_dirs
+    }
+
+    /// The copies of moves the last restart interrupted (each partition and its copy's
+    /// directory), once: the broker starts those moves over.
+    pub fn take_interrupted_moves(&self) -> Vec<((String, i32), PathBuf)> {
+        std::mem::take(&mut *self.interrupted_moves.lock())
     }
 
     /// A topic by name.
@@ -334,9 +383,11 @@ impl TopicRegistry {
         if validate_only {
             return Ok(id);
         }
+        let homes = self.log_dirs.place(partitions as usize)?;
         let mut parts = Vec::with_capacity(partitions as usize);
-        for p in 0..partitions {
-            parts.push(self.open_partition(name, p, &topic_config, true)?);
+        for (p, home) in (0..partitions).zip(homes) {
+            let dir = home.join(partition_dir_name(name, p));
+            parts.push(self.open_partition(name, p, &topic_config, dir, true)?);
         }
         let topic = Arc::new(Topic {
             name: name.to_string(),
@@ -395,9 +446,11 @@ impl TopicRegistry {
             return Ok(());
         }
         let topic_config = topic.config();
+        let homes = self.log_dirs.place((count - current) as usize)?;
         let mut added = Vec::new();
-        for p in current..count {
-            added.push(self.open_partition(name, p, &topic_config, true)?);
+        for (p, home) in (current..count).zip(homes) {
+            let dir = home.join(partition_dir_name(name, p));
+            added.push(self.open_partition(name, p, &topic_config, dir, true)?);
         }
         topic.partitions.write().extend(added);
         self.persist()
@@ -537,6 +590,7 @@ impl TopicRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn test_ctx() -> PartitionContext {
         PartitionContext {
@@ -546,12 +600,87 @@ mod tests {
         }
     }
 
+    fn open_in(dirs: &[&Path], config: &Config) -> TopicRegistry {
+        let paths: Vec<PathBuf> = dirs.iter().map(|d| d.to_path_buf()).collect();
+        let (log_dirs, _) = LogDirs::open(&paths, config.node_id).unwrap();
+        TopicRegistry::open(Arc::new(log_dirs), config, test_ctx()).unwrap()
+    }
+
+    /// Where each partition of `topic` lives: the index of its log directory.
+    fn homes(m: &TopicRegistry, topic: &str, dirs: &[&Path]) -> Vec<usize> {
+        m.get(topic)
+            .unwrap()
+            .partitions()
+            .iter()
+            .map(|p| {
+                let parent = p.dir().parent().unwrap().to_path_buf();
+                dirs.iter().position(|d| *d == parent).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn new_partitions_go_to_the_directory_with_the_fewest_and_are_found_again() {
+        let (a, b, c) = (
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        let dirs = [a.path(), b.path(), c.path()];
+        let config = Config::default();
+        {
+            let m = open_in(&dirs, &config);
+            // Ties go to the earlier directory, so a fresh broker deals round-robin.
+            m.create_topic("t", 4, 1, BTreeMap::new(), false).unwrap();
+            assert_eq!(homes(&m, "t", &dirs), vec![0, 1, 2, 0]);
+            // The first directory has 2, the others 1: the next go to b, then c, then any.
+            m.create_topic("u", 3, 1, BTreeMap::new(), false).unwrap();
+            assert_eq!(homes(&m, "u", &dirs), vec![1, 2, 0]);
+            m.create_partitions("u", 4, false).unwrap();
+            assert_eq!(homes(&m, "u", &dirs), vec![1, 2, 0, 1]);
+            assert!(b.path().join("u-3").is_dir());
+            assert!(a.path().join("topics.json").is_file());
+            assert!(
+                !b.path().join("topics.json").exists(),
+                "metadata stays in the first"
+            );
+            m.close().unwrap();
+        }
+        // Reopened, every partition is found where it was.
+        let m = open_in(&dirs, &config);
+        assert_eq!(homes(&m, "t", &dirs), vec![0, 1, 2, 0]);
+        assert_eq!(homes(&m, "u", &dirs), vec![1, 2, 0, 1]);
+    }
+
+    #[test]
+    fn a_partition_in_two_directories_refuses_the_start() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let dirs = [a.path(), b.path()];
+        let config = Config::default();
+        {
+            let m = open_in(&dirs, &config);
+            m.create_topic("t", 1, 1, BTreeMap::new(), false).unwrap();
+            m.close().unwrap();
+        }
+        std::fs::create_dir(b.path().join("t-0")).unwrap();
+        let (log_dirs, _) =
+            LogDirs::open(&[a.path().to_path_buf(), b.path().to_path_buf()], 1).unwrap();
+        let err = TopicRegistry::open(Arc::new(log_dirs), &config, test_ctx())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("Duplicate log directories for t-0 are found in both"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn internal_topics_take_their_names_and_keep_their_count() {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::default();
         let first = {
-            let m = TopicRegistry::open(dir.path(), &config, test_ctx()).unwrap();
+            let m = open_in(&[dir.path()], &config);
             let t = m.internal_topic("__consumer_offsets", 50).unwrap();
             assert_eq!(t.partitions, 50);
             assert!(matches!(
@@ -567,7 +696,7 @@ mod tests {
             ));
             t
         };
-        let m = TopicRegistry::open(dir.path(), &config, test_ctx()).unwrap();
+        let m = open_in(&[dir.path()], &config);
         // A later broker with another default keeps the count the topic was created with.
         assert_eq!(m.internal_topic("__consumer_offsets", 8).unwrap(), first);
         assert_eq!(m.topics().len(), 1);
@@ -589,7 +718,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::default();
         let id = {
-            let m = TopicRegistry::open(dir.path(), &config, test_ctx()).unwrap();
+            let m = open_in(&[dir.path()], &config);
             let mut cfg = BTreeMap::new();
             cfg.insert("retention.ms".to_string(), "1000".to_string());
             let id = m.create_topic("t", 2, 1, cfg, false).unwrap();
@@ -605,7 +734,7 @@ mod tests {
             m.close().unwrap();
             id
         };
-        let m = TopicRegistry::open(dir.path(), &config, test_ctx()).unwrap();
+        let m = open_in(&[dir.path()], &config);
         let t = m.get("t").unwrap();
         assert_eq!(t.id, id);
         assert_eq!(t.partition_count(), 3);
@@ -614,14 +743,14 @@ mod tests {
         assert!(m.get_by_id(&id).is_some());
         m.delete_topic("t").unwrap();
         assert!(!dir.path().join("t-0").exists());
-        let m = TopicRegistry::open(dir.path(), &config, test_ctx()).unwrap();
+        let m = open_in(&[dir.path()], &config);
         assert!(m.get("t").is_none());
     }
 
     #[test]
     fn validate_only_creates_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let m = TopicRegistry::open(dir.path(), &Config::default(), test_ctx()).unwrap();
+        let m = open_in(&[dir.path()], &Config::default());
         m.create_topic("v", 1, 1, BTreeMap::new(), true).unwrap();
         assert!(m.get("v").is_none());
         assert!(matches!(

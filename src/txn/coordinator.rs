@@ -123,6 +123,16 @@ impl TxnCoordinator {
         self.0.runtime.partition_for(transactional_id)
     }
 
+    /// The number of partitions of the transaction log.
+    pub fn partition_count(&self) -> i32 {
+        self.0.runtime.partition_count()
+    }
+
+    /// The size of each transaction log partition that exists, by index (DescribeLogDirs).
+    pub fn partition_sizes(&self) -> Vec<(i32, u64)> {
+        self.0.runtime.partition_sizes()
+    }
+
     /// Now, by the broker's clock.
     pub fn now(&self) -> i64 {
         self.0.runtime.now()
