@@ -205,11 +205,14 @@ class Ctx:
         check(not errors, "delivery errors: %s" % errors[:3])
         return out
 
-    def watermarks(self, topic):
-        """{partition: (low, high)}"""
+    def watermarks(self, topic, isolation="read_uncommitted"):
+        """{partition: (low, high)}; with read_committed, high is the last stable offset"""
         from confluent_kafka import Consumer, TopicPartition
         md = self.admin().list_topics(topic=topic, timeout=10).topics[topic]
-        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "flink-compat-check"})
+        # librdkafka's default isolation is read_committed, where the "high" offset of
+        # get_watermark_offsets is the last stable offset
+        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": "flink-compat-check",
+                      "isolation.level": isolation})
         try:
             return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in md.partitions}
         finally:
@@ -233,6 +236,11 @@ class Ctx:
             quiet_until = None
             while time.time() < deadline:
                 if isolation == "read_uncommitted":
+                    # positions, not the last record's offset + 1: a transaction marker takes the
+                    # last offset of a partition and is never returned as a record
+                    for t in c.position([TopicPartition(topic, p) for p in wm]):
+                        if t.offset >= 0:
+                            pos[t.partition] = max(pos[t.partition], t.offset)
                     if all(pos[p] >= hi for p, (lo, hi) in wm.items()):
                         break
                 elif want is not None and len(got) >= want:
@@ -646,7 +654,7 @@ def child_eos_job(bootstrap, a):
             "execution.checkpointing.num-retained": "2"}
     if a.get("restore"):
         conf["execution.state-recovery.path"] = "file://" + a["restore"]
-    env = stream_env(checkpoint_ms=500, conf=conf)
+    env = stream_env(checkpoint_ms=a.get("checkpoint_ms", 3000), conf=conf)
     src = (source_builder(c, a["input"]).set_starting_offsets(KafkaOffsetsInitializer.earliest())
            .set_property("partition.discovery.interval.ms", "0").build())
     from_source(env, src).uid("kafka-source").sink_to(eos_sink(bootstrap, a["output"], a["prefix"])).uid("kafka-sink")
@@ -693,21 +701,50 @@ def _(ctx):
 
     produce_batch()
     child = ctx.spawn_child("eos_job", args, "eos-child-1.log")
-    # let it commit a few checkpoints with data flowing in between
-    for _ in range(4):
-        wait_until(lambda: latest_checkpoint(ckpt) and latest_checkpoint(ckpt)[0] >= 2 or child.poll() is not None,
-                   90, "first checkpoints of the child job")
+    # let it complete checkpoints with data flowing in between (one every 3 s)
+    n = 0
+    for _ in range(3):
+        wait_until(lambda: (latest_checkpoint(ckpt) or (0,))[0] > n or child.poll() is not None,
+                   90, "checkpoint %d of the child job" % (n + 1))
         check(child.poll() is None, "child job exited %s (log eos-child-1.log)" % child.poll())
+        n = latest_checkpoint(ckpt)[0]
         produce_batch()
-        time.sleep(0.7)
-    before = latest_checkpoint(ckpt)
-    produce_batch()   # data the killed job may have written in an open transaction
-    time.sleep(0.3)
-    sigkill_group(child)
+    # kill the job while a transaction holds records: a batch visible read_uncommitted in the
+    # output but not yet committed (checkpoints every 2 s leave a wide window; retried if missed)
+    from confluent_kafka import Consumer, TopicPartition
+    watch = Consumer({"bootstrap.servers": ctx.bootstrap, "group.id": "flink-compat-check",
+                      "enable.auto.commit": False, "isolation.level": "read_uncommitted", "fetch.wait.max.ms": 20})
+    watch.assign([TopicPartition(out_t, 0, 0)])
+    seen = set()
+    for attempt in range(4):
+        produce_batch()
+        last = set(want[-20:])
+        t_produced = time.time()
+        while not last <= seen and time.time() < t_produced + 20:
+            m = watch.poll(0.02)
+            if m is not None and not m.error():
+                seen.add(_s(m.value()))
+        check(last <= seen, "the last batch did not reach the output within 20 s, read_uncommitted")
+        t_seen = time.time()
+        committed = {_s(v) for (_p, _o, _k, v, _t) in ctx.consume(out_t, "read_committed", want=0, grace=0.05)}
+        ctx.log("attempt %d: last batch seen read_uncommitted after %.2f s, read_committed check %.2f s later: "
+                "%d of it committed" % (attempt, t_seen - t_produced, time.time() - t_seen, len(last & committed)))
+        if not last <= committed:
+            sigkill_group(child)
+            break
+        ctx.log("attempt %d: the batch was committed before the kill; again" % attempt)
+    else:
+        raise CaseFailure("could not kill the job while a transaction was open (4 attempts)")
+    watch.close()
     ckpt_n, ckpt_path = latest_checkpoint(ckpt)
-    ctx.log("killed after checkpoint %d (%s); had %s" % (ckpt_n, ckpt_path, before))
     ru = ctx.consume(out_t)
-    ctx.log("output after the kill: %d records read_uncommitted, watermarks %s" % (len(ru), ctx.watermarks(out_t)))
+    rc = ctx.consume(out_t, "read_committed", want=0, grace=1.5)
+    open_txn = {_s(v) for (_p, _o, _k, v, _t) in ru} - {_s(v) for (_p, _o, _k, v, _t) in rc}
+    ctx.log("killed after checkpoint %d (%s): output %d records read_uncommitted, %d read_committed; "
+            "high watermark %s, last stable offset %s" % (ckpt_n, ckpt_path, len(ru), len(rc),
+                                                          ctx.watermarks(out_t)[0][1],
+                                                          ctx.watermarks(out_t, "read_committed")[0][1]))
+    check(open_txn, "no records in an open transaction after the kill")
     produce_batch()
     child2 = ctx.spawn_child("eos_job", dict(args, restore=ckpt_path), "eos-child-2.log")
     produce_batch()
@@ -716,10 +753,15 @@ def _(ctx):
         check(child2.poll() is None, "restored job exited %s (log eos-child-2.log)" % child2.poll())
         return len(ctx.consume(out_t, "read_committed", want=len(want), timeout=5, grace=0.1)) >= len(want)
     wait_until(all_committed, 90, "every input record committed by the restored job", interval=1)
-    time.sleep(2)   # a few more checkpoints: nothing may be committed twice
+    time.sleep(4.5)   # two more checkpoints: nothing may be committed twice
     rc = ctx.consume(out_t, "read_committed", want=len(want), timeout=30, grace=2)
+    ru = ctx.consume(out_t)
     sigkill_group(child2)
     check_multiset([_s(v) for (_p, _o, _k, v, _t) in rc], want, "read_committed output after kill and restore")
+    # the lingering transaction's records were aborted and written again by the restored job
+    again = [v for v in (_s(v) for (_p, _o, _k, v, _t) in ru) if v in open_txn]
+    check(len(again) >= 2 * len(open_txn), "records of the killed job's open transaction: %d copies of %d "
+          "read_uncommitted, want the aborted copy and the committed one" % (len(again), len(open_txn)))
 
 
 # ============================================================================================
