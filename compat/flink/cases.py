@@ -421,6 +421,65 @@ def _(ctx):
     check_multiset(rows, want, "window counts")
 
 
+@case("sql_event_time_late_record_dropped")
+def _(ctx):
+    """One partition, watermarks `ts - 2 s` emitted on every event (`scan.watermark.emit.strategy`
+    = 'on-event'): a record for a window the watermark has passed is dropped, one inside the
+    2 s bound is counted. Kafka timestamps drive it all: the records arrive within milliseconds."""
+    src = ctx.create(ctx.topic("src"), 1)
+    dst = ctx.create(ctx.topic("dst"), 1)
+    base = base_ts()
+    # (seconds, note): after 15.0 the watermark is 13.0, so window [0,10) has fired; 3.0 is late.
+    # After 21.0 (watermark 19.0) 18.5 still lands in [10,20).
+    plan = [1, 5, 15, 3, 12, 21, 18.5, 35]
+    ctx.produce(src, [{"value": json.dumps({"i": i}), "partition": 0, "timestamp": base + int(sec * 1000)}
+                      for i, sec in enumerate(plan)])
+    t = table_env()
+    t.execute_sql(kafka_table_ddl(
+        "src", "i INT, ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp', WATERMARK FOR ts AS ts - INTERVAL '2' SECOND",
+        src, ctx.bootstrap, **{"scan.startup.mode": "earliest-offset", "scan.bounded.mode": "latest-offset",
+                               "scan.watermark.emit.strategy": "on-event"}))
+    t.execute_sql(kafka_table_ddl("dst", "window_start STRING, n BIGINT, ids STRING", dst, ctx.bootstrap))
+    t.execute_sql("INSERT INTO dst SELECT DATE_FORMAT(window_start, '%s'), COUNT(*), LISTAGG(CAST(i AS STRING)) "
+                  "FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '10' SECOND)) "
+                  "GROUP BY window_start, window_end" % TS_FMT).wait()
+    rows = [json.loads(v) for (_p, _o, _k, v, _t) in ctx.consume(dst)]
+    got = sorted((r["window_start"], r["n"], sorted(int(x) for x in r["ids"].split(","))) for r in rows)
+    want = [(utc(base), 2, [0, 1]), (utc(base + 10000), 3, [2, 4, 6]), (utc(base + 20000), 1, [5]),
+            (utc(base + 30000), 1, [7])]
+    check_eq(got, want, "windows (start, count, record indexes); record 3 (at 3 s) is late")
+
+
+@case("sql_event_time_windows_log_append_time")
+def _(ctx):
+    """A `message.timestamp.type=LogAppendTime` topic, producer CreateTimes a day old: the `timestamp`
+    metadata column and the windows follow the broker's append times (read back with librdkafka)."""
+    src = ctx.create(ctx.topic("src"), 1, {"message.timestamp.type": "LogAppendTime"})
+    dst = ctx.create(ctx.topic("dst"), 1)
+    old = base_ts() - 86400 * 1000
+    for i in range(3):   # three batches a little apart in broker time
+        ctx.produce(src, [{"value": json.dumps({"i": i * 4 + j}), "partition": 0, "timestamp": old + j}
+                          for j in range(4)])
+        time.sleep(0.3)
+    stored = ctx.consume(src)
+    check(all(abs(ts - time.time() * 1000) < 120000 for (_p, _o, _k, _v, ts) in stored),
+          "LogAppendTime not applied: %s" % [ts for (_p, _o, _k, _v, ts) in stored][:4])
+    t = table_env()
+    t.execute_sql(kafka_table_ddl(
+        "src", "i INT, ts TIMESTAMP_LTZ(3) METADATA FROM 'timestamp', WATERMARK FOR ts AS ts - INTERVAL '1' SECOND",
+        src, ctx.bootstrap, **{"scan.startup.mode": "earliest-offset", "scan.bounded.mode": "latest-offset"}))
+    t.execute_sql(kafka_table_ddl("dst", "window_start STRING, n BIGINT", dst, ctx.bootstrap))
+    t.execute_sql("INSERT INTO dst SELECT DATE_FORMAT(window_start, '%s'), COUNT(*) "
+                  "FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' SECOND)) "
+                  "GROUP BY window_start, window_end" % TS_FMT).wait()
+    counts = {}
+    for (_p, _o, _k, _v, ts) in stored:
+        w = ts // 1000 * 1000
+        counts[utc(w)] = counts.get(utc(w), 0) + 1
+    rows = [json.loads(v) for (_p, _o, _k, v, _t) in ctx.consume(dst)]
+    check_multiset(rows, [{"window_start": w, "n": n} for w, n in counts.items()], "1 s windows on append times")
+
+
 @case("sql_upsert_kafka_compacted")
 def _(ctx):
     """A two-level aggregation (events per user, then users per event count) into an `upsert-kafka`
