@@ -218,7 +218,13 @@ def main():
                 summary.emit(m.group(1), m.group(2), m.group(3))
                 print("#   %s took %.1f s" % (m.group(2), took), flush=True)
                 continue
-            print(line, flush=True)   # '#' comments from the driver
+            if line.startswith("#"):
+                print(line, flush=True)   # '#' comments from the driver
+            else:
+                # anything else on stdout (the gateway JVM's own console output, e.g. a stack
+                # trace logged by kafka-clients) goes to driver-N.stdout.log, not into the protocol
+                with open(log_path[:-len(".log")] + ".stdout.log", "a") as out:
+                    out.write(line + "\n")
         rc = p.wait()
         done.set()
         killpg(p)   # leftovers: a JVM whose Python died
