@@ -275,7 +275,9 @@ class Ctx:
         log = open(os.path.join(os.environ.get("RIVULET_FLINK_LOG_DIR", self.tmp), log_name), "w")
         cmd = [sys.executable, os.path.abspath(__file__), "--bootstrap", self.bootstrap, "--child", kind,
                "--child-args", json.dumps(args)]
-        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        # Flink's own log of that JVM: flink-<ident>-python-<host>.log in $FLINK_LOG_DIR
+        env = dict(os.environ, FLINK_IDENT_STRING=log_name[:-len(".log")])
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
         path = os.environ.get("RIVULET_FLINK_CHILD_PIDS")
         if path:   # runner.py kills these process groups when it kills this driver mid-case
             with open(path, "a") as f:
@@ -841,7 +843,8 @@ def _(ctx):
            "--input", src, "--output", dst, "--jars"] + jars
     log_path = os.path.join(os.environ.get("RIVULET_FLINK_LOG_DIR", ctx.tmp), "readme-example.log")
     with open(log_path, "w") as log:
-        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                             env=dict(os.environ, FLINK_IDENT_STRING="readme-example"))
         ctx.children.append(p)
         rc = p.wait(timeout=100)
     check(rc == 0, "example exited %s (log %s)" % (rc, log_path))

@@ -177,6 +177,7 @@ def main():
         log_path = os.path.join(log_dir, "driver-%d.log" % driver_no)
         cmd = [FLINK_PY, os.path.join(HERE, "cases.py"), "--bootstrap", args.bootstrap,
                "--cases", ",".join(n for n, _ in pending)]
+        env["FLINK_IDENT_STRING"] = "driver-%d" % driver_no   # Flink's log: flink-driver-N-python-<host>.log
         with open(log_path, "w") as log:
             p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env,
                                  start_new_session=True)
