@@ -610,15 +610,19 @@ def _(ctx):
     src = (source_builder(ctx, t).set_group_id(group)
            .set_starting_offsets(KafkaOffsetsInitializer.earliest()).build())   # unbounded
     first = []
+    t0 = time.time()
     with from_source(env, src).execute_and_collect("committed-offsets-1") as it:
         for v in it:
             first.append(v)
             if len(first) == 12:
                 break
+        ctx.log("first job: %d records after %.1f s" % (len(first), time.time() - t0))
         check_multiset(first, ["p%d-%d" % (p, i) for p in range(2) for i in range(6)], "first job")
         wait_until(lambda: ctx.committed(group, t, 2) == {0: 6, 1: 6}, 30,
                    "offsets 6/6 committed on checkpoint", interval=0.5)
+        ctx.log("offsets committed after %.1f s" % (time.time() - t0))
     # the iterator's close cancelled the job; the committed offsets stay
+    ctx.log("first job cancelled after %.1f s" % (time.time() - t0))
     check_eq(ctx.committed(group, t, 2), {0: 6, 1: 6}, "committed offsets after the job ended")
     ctx.produce(t, [{"value": "p%d-%d" % (p, i), "partition": p} for p in range(2) for i in range(6, 9)])
     env = stream_env()
