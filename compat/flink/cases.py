@@ -90,7 +90,7 @@ def from_source(env, source, name="kafka"):
     return env.from_source(source, WatermarkStrategy.no_watermarks(), name)
 
 
-def collect_values(ds, name, limit=None):
+def collect_values(ds, name):
     """Run a bounded job and collect its values (strings)."""
     with ds.execute_and_collect(name) as it:
         return [v for v in it]
@@ -775,7 +775,7 @@ def _(ctx):
         n = latest_checkpoint(ckpt)[0]
         produce_batch()
     # kill the job while a transaction holds records: a batch visible read_uncommitted in the
-    # output but not yet committed (checkpoints every 2 s leave a wide window; retried if missed)
+    # output but not yet committed (checkpoints every 3 s leave a wide window; retried if missed)
     from confluent_kafka import Consumer, TopicPartition
     watch = Consumer({"bootstrap.servers": ctx.bootstrap, "group.id": "flink-compat-check",
                       "enable.auto.commit": False, "isolation.level": "read_uncommitted", "fetch.wait.max.ms": 20})
@@ -818,7 +818,7 @@ def _(ctx):
         check(child2.poll() is None, "restored job exited %s (log eos-child-2.log)" % child2.poll())
         return len(ctx.consume(out_t, "read_committed", want=len(want), timeout=5, grace=0.1)) >= len(want)
     wait_until(all_committed, 90, "every input record committed by the restored job", interval=1)
-    time.sleep(4.5)   # two more checkpoints: nothing may be committed twice
+    time.sleep(6.5)   # two more checkpoints (3 s apart): nothing may be committed twice
     rc = ctx.consume(out_t, "read_committed", want=len(want), timeout=30, grace=2)
     ru = ctx.consume(out_t)
     sigkill_group(child2)
