@@ -20,7 +20,11 @@
 #                         copied (sha256-checked) from $KAFKA_STREAMS_JARS (default ../shared/kafka-streams
 #                         beside the repository; nothing is downloaded), plus slf4j-simple 1.7.x from
 #                         /usr/share/java when Debian's libslf4j-java is installed (else SLF4J is NOP)
-#   <cache>/status/<component>   "ok: ..." or "failed: ..." for python, kcat, java, kafkajs, spark, connect, streams
+#   <cache>/flink-venv/   Python venv: apache-flink 2.0.2 (PyFlink, local mini-cluster; + confluent-kafka
+#                         for the suite's checks), Java 17. The connector jars are not installed:
+#                         compat/flink reads them in place from ../shared/flink-connector
+#                         (see compat/flink/README.md)
+#   <cache>/status/<component>   "ok: ..." or "failed: ..." for python, kcat, java, kafkajs, spark, connect, streams, flink
 #
 # A failing step never stops the others: the suite of that client then reports SKIP with the
 # reason. The script itself always exits 0.
@@ -384,6 +388,40 @@ setup_streams() {
   mark streams "ok: $libs (${STREAMS_JARS[*]}; logging: $( [ -n "$simple" ] && basename "$simple" || echo "none, SLF4J NOP"))"
 }
 
+# ------------------------------------------------------------------------------------------ flink
+# compat/flink: PyFlink 2.0.2 runs each job on a local mini-cluster inside its py4j gateway JVM.
+# The wheel pulls apache-flink-libraries (the Flink jars, about 300 MB) and apache-beam, pandas,
+# pyarrow (about 840 MB in all); pip finds them in the registry mirror, no internet needed.
+FLINK_PINS=(
+  apache-flink==2.0.2       # compat/flink; Java 11 or 17
+  confluent-kafka==2.16.1   # the suite's independent producer/consumer (same pin as the venv above)
+)
+
+setup_flink() {
+  local venv="$CACHE/flink-venv" stamp="$CACHE/flink-venv/.rivulet-pins"
+  local want; want="$(printf '%s\n' "${FLINK_PINS[@]}" | sed 's/ *#.*//' | tr -d ' ')"
+  if ! command -v java >/dev/null 2>&1; then
+    mark flink "failed: no java on PATH (apache-flink 2.0.2 needs Java 11 or 17)"; return
+  fi
+  if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
+     && "$venv/bin/python" -c 'import pyflink.datastream.connectors.kafka, confluent_kafka' 2>/dev/null; then
+    mark flink "ok: $venv up to date ($(echo $want)), $(java -version 2>&1 | head -1)"
+    return
+  fi
+  if [ ! -x "$venv/bin/python" ] && ! python3 -m venv "$venv"; then
+    rm -rf "$venv"; mark flink "failed: python3 -m venv $venv failed"; return
+  fi
+  say "flink: pip install $(echo "$want" | tr '\n' ' ') (about 840 MB with its dependencies)"
+  if ! "$venv/bin/python" -m pip install --disable-pip-version-check -q $want; then
+    mark flink "failed: pip install into $venv failed"; return
+  fi
+  if ! "$venv/bin/python" -c 'import pyflink.datastream.connectors.kafka, confluent_kafka'; then
+    mark flink "failed: pyflink/confluent-kafka do not import in $venv"; return
+  fi
+  echo "$want" > "$stamp"
+  mark flink "ok: $venv ($(echo $want)), $(java -version 2>&1 | head -1)"
+}
+
 say "cache: $CACHE"
 setup_python
 setup_kcat
@@ -392,5 +430,6 @@ setup_kafkajs
 setup_spark
 setup_connect
 setup_streams
-say "done: $(cd "$STATUS" && for f in python kcat java kafkajs spark connect streams; do printf '%s=%s ' "$f" "$(cut -d: -f1 "$f" 2>/dev/null)"; done)"
+setup_flink
+say "done: $(cd "$STATUS" && for f in python kcat java kafkajs spark connect streams flink; do printf '%s=%s ' "$f" "$(cut -d: -f1 "$f" 2>/dev/null)"; done)"
 exit 0

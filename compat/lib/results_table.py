@@ -47,6 +47,10 @@ FEATURES = [
     ("event time", lambda n: n.startswith("event_time")),
     ("failOnDataLoss", lambda n: n.startswith("fail_on_data_loss")),
     ("README example", lambda n: n == "readme_example"),
+    # Apache Flink (compat/flink)
+    ("Flink SQL", lambda n: n.startswith("sql_")),
+    ("KafkaSource", lambda n: n.startswith(("datastream_source", "group_datastream_source", "datastream_partition"))),
+    ("exactly-once KafkaSink", lambda n: n.startswith("datastream_sink_exactly_once")),
     # Kafka Connect (compat/connect)
     ("Connect exactly-once source", lambda n: n.startswith("connect_eos_")),
     ("Connect internal topics", lambda n: n == "connect_internal_topics"),

@@ -28,6 +28,9 @@ class FeatureTests(unittest.TestCase):
         self.assertEqual(rt.feature_of("metadata_list"), ["admin"])
         self.assertEqual(rt.feature_of("compression_zstd"), ["compression"])
         self.assertEqual(rt.feature_of("something_new"), ["other"])
+        self.assertEqual(rt.feature_of("sql_upsert_kafka_compacted"), ["Flink SQL"])
+        self.assertEqual(rt.feature_of("group_datastream_source_committed_offsets"), ["consumer groups", "KafkaSource"])
+        self.assertEqual(rt.feature_of("datastream_sink_exactly_once_kill_restore"), ["exactly-once KafkaSink"])
         self.assertEqual(rt.feature_of("connect_eos_worker_kill9"), ["Connect exactly-once source"])
         self.assertEqual(rt.feature_of("connect_internal_topics"), ["Connect internal topics"])
 
