@@ -1190,9 +1190,11 @@ impl PartitionLog {
     /// `deleteRetentionSizeBreachedSegments`): deletes, oldest first, the rolled segments whose
     /// newest record is more than `retention_ms` older than `now_ms`, or that can go while at
     /// least `retention_bytes` stay (-1, or any negative value: no limit), stopping at the first
-    /// segment that breaches neither. The active segment always stays (Kafka would roll it first),
-    /// a segment without timestamps never expires by time, and a segment not yet durable waits
-    /// for the next sync. Returns how many segments went.
+    /// segment that breaches neither. When every segment breaches, the active one too (and it
+    /// holds anything), a new empty segment is rolled at the log end first and the rest go once
+    /// durable, as Kafka's `deleteSegments` does; a segment without timestamps never expires by
+    /// time, and a rolled segment not yet durable waits for the next sync. Returns how many
+    /// segments went.
     pub fn apply_retention(
         &self,
         now_ms: i64,
@@ -1201,7 +1203,7 @@ impl PartitionLog {
     ) -> Result<usize, LogError> {
         let _maintenance = self.maintenance.lock();
         let upto = {
-            let inner = self.inner.lock();
+            let mut inner = self.inner.lock();
             if inner.sealed {
                 return Err(self.closed_error(&inner));
             }
@@ -1209,22 +1211,38 @@ impl PartitionLog {
                 return Ok(0);
             }
             let mut remaining: i64 = inner.segments.iter().map(|s| s.size() as i64).sum();
-            let active = inner.segments.len() - 1;
-            let mut upto = None;
-            for s in &inner.segments[..active] {
+            let mut upto: Option<i64> = None;
+            let mut all = true;
+            for s in &inner.segments {
                 let by_time = retention_ms >= 0
                     && s.max_timestamp() != NO_TIMESTAMP
                     && now_ms - s.max_timestamp() > retention_ms;
                 let by_size =
                     retention_bytes >= 0 && remaining - s.size() as i64 >= retention_bytes;
-                if !(by_time || by_size) {
+                // An empty active segment never goes (Kafka's `isLastSegmentAndEmpty`).
+                if !(by_time || by_size) || s.size() == 0 {
+                    all = false;
                     break;
                 }
                 remaining -= s.size() as i64;
                 upto = Some(s.next_offset());
             }
-            upto
+            if all {
+                // Every segment, the active one too, is past retention: as Kafka does, roll
+                // first so that one segment stays, then delete them all once durable.
+                let end = inner.log_end_offset();
+                inner.roll(&self.dir, end, now_ms)?;
+            }
+            (upto, all)
         };
+        let (upto, rolled) = upto;
+        if rolled {
+            // A sync round even when every offset is durable: the rolled segment's index files
+            // and the recovery point must be, before it can go.
+            self.lead_sync()?;
+            let result = self.sync_to_log_end();
+            self.finish_sync(result)?;
+        }
         match upto {
             Some(offset) => self.delete_segments_before_locked(offset),
             None => Ok(0),
@@ -1527,13 +1545,16 @@ mod tests {
         assert!(start > 0 && start <= 40, "log start {start}");
         // No limit: nothing more goes.
         assert_eq!(log.apply_retention(i64::MAX / 2, -1, -1).unwrap(), 0);
-        // Far in the future every rolled segment expires; the active one stays.
+        // Far in the future every segment expires, the active one too: as Kafka, it rolls an
+        // empty segment at the log end first and deletes everything before it.
         log.apply_retention(10_000_000, 1000, -1).unwrap();
         assert_eq!(log_files(dir.path()).len(), 1);
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (80, 80));
+        // The empty active segment never goes.
+        assert_eq!(log.apply_retention(20_000_000, 1000, -1).unwrap(), 0);
         drop(log);
         let log = PartitionLog::open(dir.path(), small_config(), 0).unwrap();
-        assert!(log.log_start_offset() > 40);
-        assert_eq!(log.log_end_offset(), 80);
+        assert_eq!((log.log_start_offset(), log.log_end_offset()), (80, 80));
     }
 
     #[test]
