@@ -38,6 +38,7 @@ FEATURES = [
     ("idempotent producer", lambda n: n.startswith("idempotent")),
     ("consumer groups", lambda n: n.startswith("group_")),
     ("admin", lambda n: n.startswith(("admin_", "metadata_list", "auto_create", "group_admin"))),
+    ("compaction", lambda n: n.startswith("compaction_")),
     ("transactions", lambda n: n.startswith(("txn_", "transaction", "read_committed_transactions"))),
     # Spark Structured Streaming (compat/spark)
     ("batch read", lambda n: n.startswith("batch_read")),
