@@ -385,46 +385,17 @@ async fn incremental_alter_configs_changes_topics_live_and_durably() {
     assert!(entry(&r, "num.partitions").2, "num.partitions is read-only");
     let r = describe(&mut c, 4, BROKER, "", None, false).await;
     assert_eq!(entry(&r, "log.retention.ms").1, 3);
-    // Kafka answers INVALID_REQUEST for broker config errors: a read-only key, a bad value.
-    assert_eq!(
-        incremental(
-            &mut c,
-            1,
-            BROKER,
-            "1",
-            &[("num.partitions", SET, Some("3"))],
-            false
-        )
-        .await
-        .0,
-        42
-    );
-    assert_eq!(
-        incremental(
-            &mut c,
-            1,
-            BROKER,
-            "1",
-            &[("log.retention.ms", SET, Some("x"))],
-            false
-        )
-        .await
-        .0,
-        42
-    );
-    assert_eq!(
-        incremental(
-            &mut c,
-            1,
-            BROKER,
-            "1",
-            &[("log.retention.ms", APPEND, Some("1"))],
-            false
-        )
-        .await
-        .0,
-        40
-    );
+    // Kafka answers INVALID_REQUEST for broker config errors: a read-only key, a bad value;
+    // APPEND to a setting that is not a list is INVALID_CONFIG.
+    for (key, op, value, code) in [
+        ("num.partitions", SET, "3", 42),
+        ("log.retention.ms", SET, "x", 42),
+        ("log.retention.ms", APPEND, "1", 40),
+    ] {
+        let ops = [(key, op, Some(value))];
+        let got = incremental(&mut c, 1, BROKER, "1", &ops, false).await;
+        assert_eq!(got.0, code, "{key} {op} {value}");
+    }
     // Persisted: the same values after a restart.
     broker.restart(&[]).await;
     let mut c = broker.client().await;
